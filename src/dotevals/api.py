@@ -1,0 +1,128 @@
+"""``dotevals.run`` and ``dotevals.run_async``: evaluations without pytest, on the same engine."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+
+from dotevals._engine import EvaluationReport, RunOptions, evaluate
+from dotevals._progress import RichProgress
+from dotevals.decorators import get_spec
+from dotevals.errors import ConfigurationError
+from dotevals.results import Record
+from dotevals.storage import Storage, open_storage
+
+__all__ = ["Results", "new_experiment_name", "run", "run_async"]
+
+
+def new_experiment_name() -> str:
+    """A fresh name for a run given no experiment: ``unnamed-YYYYMMDD-HHMMSS-xxxx``."""
+    return time.strftime("unnamed-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+class Results:
+    """What ``run`` returns: the stored records of an evaluation and its summary."""
+
+    def __init__(self, report: EvaluationReport, storage: Storage) -> None:
+        self.report = report
+        self.storage = storage
+        self._records: list[Record] | None = None
+
+    @property
+    def records(self) -> list[Record]:
+        """Final records, by item id (read from the store on first use)."""
+        if self._records is None:
+            stored = self.storage.load(self.report.experiment, self.report.evaluation)
+            self._records = [stored.records[i] for i in sorted(stored.records)]
+        return self._records
+
+    def summary(self) -> dict[str, Any]:
+        """``{"total", "errors", "metrics"}``; errored rows count as failures in metrics."""
+        return self.report.summary()
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Record:
+        return self.records[index]
+
+    def __repr__(self) -> str:
+        return f"Results({self.report.evaluation!r}, {self.summary()!r})"
+
+
+async def run_async(
+    fn: Any,
+    experiment: str | None = None,
+    samples: int | None = None,
+    storage: str | Storage | None = None,
+    *,
+    progress: bool = True,
+    **fixture_values: Any,
+) -> Results:
+    """Run an evaluation decorated with ``@foreach``/``@batch`` and return its results.
+
+    Args:
+        fn: the decorated evaluation.
+        experiment: the experiment to store under (resumed when it exists).
+        samples: evaluate only the first N rows.
+        storage: a storage URL (``json://.dotevals`` by default) or a Storage.
+        progress: show a progress bar.
+        **fixture_values: values for the function's non-column parameters.
+    """
+    spec = get_spec(fn)
+    if spec is None:
+        raise ConfigurationError(f"{fn!r} is not decorated with @foreach or @batch")
+    missing = [n for n in spec.fixture_names if n not in fixture_values and n != "request"]
+    if missing:
+        raise ConfigurationError(f"{spec.name} needs values for {missing}: pass them as keywords")
+    store = open_storage(storage)
+    options = RunOptions(
+        experiment=experiment or new_experiment_name(),
+        storage=store,
+        samples=samples,
+        progress=RichProgress() if progress else None,
+    )
+    report = await evaluate(spec, fixture_values, options)
+    return Results(report, store)
+
+
+def run(
+    fn: Any,
+    experiment: str | None = None,
+    samples: int | None = None,
+    storage: str | Storage | None = None,
+    **kwargs: Any,
+) -> Results:
+    """Synchronous :func:`run_async`; works inside a running event loop too (a notebook)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(lambda: run_async(fn, experiment, samples, storage, **kwargs))
+    return _run_in_thread(lambda: run_async(fn, experiment, samples, storage, **kwargs))
+
+
+def _run_in_thread(make: Any) -> Results:
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = anyio.run(make)
+        except BaseException as exc:  # noqa: BLE001 -- handed to the calling thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="dotevals-run")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    result: Results = box["result"]
+    return result

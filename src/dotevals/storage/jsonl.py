@@ -1,0 +1,158 @@
+"""The default store: one JSON Lines file per evaluation under ``<root>/<experiment>/``.
+
+A file starts with a header line; each record is one line written with a single ``write``
+call as soon as it completes, so a killed process loses nothing already written. Files are
+only ever appended to; a torn or garbled line is skipped with a warning naming file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dotevals.errors import ConfigurationError, StorageError
+from dotevals.results import Record
+from dotevals.storage.base import RecordWriter, Storage, decode_name, encode_name
+
+__all__ = ["JSONLStorage", "StoreWarning"]
+
+_SUFFIX = ".jsonl"
+
+
+class StoreWarning(UserWarning):
+    """A stored line could not be read or a value could not be stored as JSON."""
+
+
+def _default(value: Any) -> Any:
+    warnings.warn(
+        StoreWarning(f"value {value!r} of type {type(value).__name__} is not JSON: stored as repr"),
+        stacklevel=3,
+    )
+    return repr(value)
+
+
+def dumps(obj: dict[str, Any]) -> bytes:
+    """One JSON line; values JSON cannot hold are stored as their repr with a warning."""
+    return (json.dumps(obj, default=_default, ensure_ascii=False) + "\n").encode()
+
+
+class _JSONLWriter(RecordWriter):
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot open {str(path)!r} for appending: {exc}") from exc
+        self.path = path
+        size = os.fstat(self._fd).st_size
+        if size == 0:
+            os.write(self._fd, dumps({"type": "header", **header}))
+        elif not _ends_with_newline(path, size):
+            os.write(self._fd, b"\n")  # a torn last line stays on a line of its own
+
+    def append(self, record: Record) -> None:
+        os.write(self._fd, dumps(record.to_dict()))
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        os.write(self._fd, dumps({"type": "summary", **summary}))
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _ends_with_newline(path: Path, size: int) -> bool:
+    with path.open("rb") as f:
+        f.seek(size - 1)
+        return f.read(1) == b"\n"
+
+
+class JSONLStorage(Storage):
+    """JSON Lines files under a root folder: ``json://.dotevals`` (the default)."""
+
+    def __init__(self, path: str | os.PathLike[str] = ".dotevals") -> None:
+        self.root = Path(path)
+        self.url = f"json://{self.root}"
+
+    def _experiment_dir(self, experiment: str) -> Path:
+        return self.root / encode_name(experiment, "experiment name")
+
+    def _path(self, experiment: str, evaluation: str) -> Path:
+        name = encode_name(evaluation, "evaluation name") + _SUFFIX
+        return self._experiment_dir(experiment) / name
+
+    def path_of(self, experiment: str, evaluation: str) -> Path:
+        """The file holding an evaluation's records."""
+        return self._path(experiment, evaluation)
+
+    def open_writer(
+        self, experiment: str, evaluation: str, header: dict[str, Any]
+    ) -> RecordWriter:
+        return _JSONLWriter(self._path(experiment, evaluation), header)
+
+    def iter_entries(self, experiment: str, evaluation: str) -> Iterator[dict[str, Any]]:
+        path = self._path(experiment, evaluation)
+        if not path.exists():
+            return
+        with path.open("rb") as f:
+            for lineno, line in enumerate(f, 1):
+                entry = _parse(line, path, lineno)
+                if entry is not None:
+                    yield entry
+
+    def list_experiments(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(decode_name(p.name) for p in self.root.iterdir() if _is_experiment(p))
+
+    def list_evaluations(self, experiment: str) -> list[str]:
+        folder = self._experiment_dir(experiment)
+        if not folder.is_dir():
+            return []
+        names = (p.name[: -len(_SUFFIX)] for p in folder.iterdir() if p.name.endswith(_SUFFIX))
+        return sorted(decode_name(n) for n in names)
+
+    def delete_experiment(self, experiment: str) -> None:
+        folder = self._experiment_dir(experiment)
+        if not folder.is_dir():
+            raise StorageError(f"no experiment {experiment!r} in {self.url}")
+        shutil.rmtree(folder)
+
+    def rename_experiment(self, old: str, new: str) -> None:
+        src, dst = self._experiment_dir(old), self._experiment_dir(new)
+        if not src.is_dir():
+            raise StorageError(f"no experiment {old!r} in {self.url}")
+        if dst.exists():
+            raise ConfigurationError(f"experiment {new!r} already exists in {self.url}")
+        src.rename(dst)
+
+    def experiment_mtime(self, experiment: str) -> float:
+        folder = self._experiment_dir(experiment)
+        times = [p.stat().st_mtime for p in folder.iterdir()] if folder.is_dir() else []
+        return max(times, default=folder.stat().st_mtime if folder.exists() else 0.0)
+
+
+def _is_experiment(path: Path) -> bool:
+    return path.is_dir() and path.name != "logs" and not path.name.startswith(".")
+
+
+def _parse(line: bytes, path: Path, lineno: int) -> dict[str, Any] | None:
+    if not line.strip():
+        return None
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        entry = None
+    if not isinstance(entry, dict) or ("type" not in entry and "item_id" not in entry):
+        warnings.warn(
+            StoreWarning(f"{path}:{lineno}: unreadable line skipped (torn write or corruption)"),
+            stacklevel=2,
+        )
+        return None
+    return entry
