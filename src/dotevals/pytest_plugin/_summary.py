@@ -47,7 +47,6 @@ def render_summary(reports: list[EvaluationReport], width: int, color: bool) -> 
     experiments = sorted({(r.experiment, r.storage_url) for r in reports})
     for experiment, url in experiments:
         console.print(
-            f"results: experiment [bold]{experiment}[/] in {url} "
-            f"(see: dotevals show {experiment})"
+            f"results: experiment [bold]{experiment}[/] in {url} (see: dotevals show {experiment})"
         )
     return buffer.getvalue()

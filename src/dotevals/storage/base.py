@@ -24,7 +24,9 @@ def encode_name(name: str, what: str = "name") -> str:
     """
     if not name or re.fullmatch(r"\.+", name):
         raise ConfigurationError(f"invalid {what} {name!r}: give a non-empty name with letters")
-    return quote(name, safe=_SAFE)
+    encoded = quote(name, safe=_SAFE)
+    # a leading dot would hide the folder or file; encode it so every name stays visible
+    return "%2E" + encoded[1:] if encoded.startswith(".") else encoded
 
 
 def decode_name(encoded: str) -> str:
@@ -80,9 +82,7 @@ class Storage(ABC):
     url: str
 
     @abstractmethod
-    def open_writer(
-        self, experiment: str, evaluation: str, header: dict[str, Any]
-    ) -> RecordWriter:
+    def open_writer(self, experiment: str, evaluation: str, header: dict[str, Any]) -> RecordWriter:
         """Open an evaluation for appending; ``header`` is written when it is new."""
 
     @abstractmethod

@@ -91,9 +91,7 @@ class JSONLStorage(Storage):
         """The file holding an evaluation's records."""
         return self._path(experiment, evaluation)
 
-    def open_writer(
-        self, experiment: str, evaluation: str, header: dict[str, Any]
-    ) -> RecordWriter:
+    def open_writer(self, experiment: str, evaluation: str, header: dict[str, Any]) -> RecordWriter:
         return _JSONLWriter(self._path(experiment, evaluation), header)
 
     def iter_entries(self, experiment: str, evaluation: str) -> Iterator[dict[str, Any]]:

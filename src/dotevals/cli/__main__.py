@@ -1,0 +1,8 @@
+"""``python -m dotevals.cli``: the same as the ``dotevals`` command."""
+
+from __future__ import annotations
+
+from dotevals.cli import main
+
+if __name__ == "__main__":
+    main(prog_name="dotevals")

@@ -1,0 +1,187 @@
+"""``dotevals list`` and ``dotevals show``: what a store holds, figures recomputed from it."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dotevals.cli._common import (
+    console,
+    format_time,
+    load_evaluation,
+    require_evaluation,
+    require_experiment,
+    storage_option,
+    text_cells,
+)
+from dotevals.cli._stats import (
+    EvaluationFigures,
+    ExperimentOverview,
+    evaluation_figures,
+    figures_to_dict,
+)
+from dotevals.results import MetricValue, Record
+from dotevals.storage import Storage
+
+__all__ = ["list_command", "show_command"]
+
+
+@click.command("list")
+@click.option("--name", "substring", default="", help="Only experiments whose name contains this.")
+@storage_option
+def list_command(substring: str, store: Storage) -> None:
+    """List the stored experiments, most recently modified first."""
+    names = [n for n in store.list_experiments() if substring in n]
+    if not names:
+        click.echo(f"No experiments{_matching(substring)} in {store.url}.")
+        return
+    overviews = sorted(
+        (_overview(store, name) for name in names), key=lambda o: o.modified, reverse=True
+    )
+    table = Table("Experiment", "Evaluations", "Rows", "Errors", "Status", "Last modified")
+    for o in overviews:
+        table.add_row(
+            *text_cells(o.name, o.evaluations, o.rows, o.errors),
+            Text(o.status, style="green" if o.errors == 0 else "yellow"),
+            Text(format_time(o.modified)),
+        )
+    console().print(table)
+
+
+def _matching(substring: str) -> str:
+    return f" matching {substring!r}" if substring else ""
+
+
+def _overview(store: Storage, experiment: str) -> ExperimentOverview:
+    evaluations = store.list_evaluations(experiment)
+    stored = [load_evaluation(store, experiment, e) for e in evaluations]
+    return ExperimentOverview(
+        name=experiment,
+        evaluations=len(evaluations),
+        rows=sum(len(s.records) for s in stored),
+        errors=sum(s.errors for s in stored),
+        modified=store.experiment_mtime(experiment),
+    )
+
+
+@click.command("show")
+@click.argument("experiment")
+@click.option("--evaluation", default=None, metavar="NAME", help="Show only this evaluation.")
+@click.option("--errors", "show_errors", is_flag=True, help="List the errored rows.")
+@click.option("--full", is_flag=True, help="List every record.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+@storage_option
+def show_command(
+    experiment: str,
+    evaluation: str | None,
+    show_errors: bool,
+    full: bool,
+    as_json: bool,
+    store: Storage,
+) -> None:
+    """Show an experiment's evaluations: rows, errors and metrics with 95% CIs."""
+    require_experiment(store, experiment)
+    if evaluation is not None:
+        require_evaluation(store, experiment, evaluation)
+    names = [evaluation] if evaluation is not None else store.list_evaluations(experiment)
+    figures = [evaluation_figures(n, load_evaluation(store, experiment, n)) for n in names]
+    if as_json:
+        document = {
+            "experiment": experiment,
+            "storage": store.url,
+            "evaluations": [figures_to_dict(f, show_errors, full) for f in figures],
+        }
+        click.echo(json.dumps(_strict(document), indent=2, default=repr, allow_nan=False))
+        return
+    out = console()
+    out.print(Text(f"Experiment {experiment} ({store.url})", style="bold"))
+    for figure in figures:
+        _print_evaluation(out, figure, show_errors, full)
+
+
+def _strict(value: Any) -> Any:
+    """The value with NaN and infinities replaced by None: strict JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
+def _print_evaluation(
+    out: Console, figures: EvaluationFigures, show_errors: bool, full: bool
+) -> None:
+    errors = len(figures.errored)
+    out.print()
+    out.print(Text(f"{figures.name}: {figures.rows} rows, {errors} errors", style="bold"))
+    if figures.metrics:
+        out.print(_metrics_table(figures))
+    if figures.error_types:
+        kinds = ", ".join(f"{kind}: {count}" for kind, count in figures.error_types.items())
+        out.print(Text(f"Error types: {kinds}"))
+    if show_errors and figures.errored:
+        out.print(_errors_table(figures.errored))
+    if full:
+        out.print(_records_table(figures.records))
+
+
+def _metrics_table(figures: EvaluationFigures) -> Table:
+    table = Table(
+        "Score",
+        "Metric",
+        "Errors as failures [95% CI]",
+        "Errored rows excluded [95% CI]",
+        "Source",
+    )
+    for m in figures.metrics:
+        cells = (m.score, m.metric, _format(m.with_errors), _format(m.without_errors), m.source)
+        table.add_row(*text_cells(*cells))
+    return table
+
+
+def _format(value: MetricValue | None) -> str:
+    """``0.750 [0.430, 1.070]``, or ``n/a`` when there is no figure."""
+    if value is None:
+        return "n/a"
+    if math.isnan(value.stderr):
+        return f"{value.value:.3f}"
+    low, high = value.ci95
+    return f"{value.value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _errors_table(records: list[Record]) -> Table:
+    table = Table("Item", "Error type", "Message", title="Errored rows")
+    for record in records:
+        error = record.error or {}
+        table.add_row(*text_cells(record.item_id, error.get("type", ""), error.get("message", "")))
+    return table
+
+
+def _records_table(records: list[Record]) -> Table:
+    table = Table("Item", "Row", "Response", "Scores", "Error", title="Records")
+    for record in records:
+        error = record.error or {}
+        table.add_row(
+            *text_cells(
+                record.item_id,
+                _as_text(record.dataset_row),
+                _as_text(record.model_response),
+                ", ".join(f"{s.get('name')}={s.get('value')!r}" for s in record.scores),
+                f"{error.get('type')}: {error.get('message')}" if record.error else "",
+            )
+        )
+    return table
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr)

@@ -1,0 +1,311 @@
+"""pytest sessions running evaluations: outcomes, storage, resume, collection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def read_store(root: Path, experiment: str, evaluation: str) -> list[dict[str, Any]]:
+    path = root / ".dotevals" / experiment / f"{evaluation}.jsonl"
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue  # a torn line, as the store skips it
+    return entries
+
+
+def records(root: Path, experiment: str, evaluation: str) -> dict[int, dict[str, Any]]:
+    final: dict[int, dict[str, Any]] = {}
+    for entry in read_store(root, experiment, evaluation):
+        if "item_id" in entry:
+            final[entry["item_id"]] = entry
+    return final
+
+
+BASIC = """
+import pytest
+from dotevals import foreach, Result
+from dotevals.evaluators import exact_match
+
+dataset = [("1+1", "2"), ("2+3", "5"), ("3+3", "7")]
+
+@pytest.fixture
+def my_model():
+    return lambda q: str(eval(q))
+
+@foreach("question,answer", dataset)
+def eval_math(question, answer, my_model):
+    return Result(exact_match(my_model(question), answer), prompt=question)
+
+def test_ordinary():
+    assert True
+"""
+
+
+def test_evaluation_runs_stores_and_summarises(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(eval_math=BASIC)
+    result = pytester.runpytest("--experiment", "first")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*eval_math*3*0*exact_match.accuracy 0.667*", "*first*"])
+    entries = read_store(pytester.path, "first", "eval_math")
+    assert entries[0]["type"] == "header"
+    assert entries[0]["dataset_fingerprint"].startswith("sha256:")
+    assert entries[-1]["type"] == "summary"
+    final = records(pytester.path, "first", "eval_math")
+    assert [final[i]["scores"][0]["value"] for i in range(3)] == [True, True, False]
+    assert final[0]["prompt"] == "1+1"
+    assert final[0]["dataset_row"] == ["1+1", "2"]
+
+
+def test_k_selects_evaluations_and_junitxml(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(eval_math=BASIC)
+    result = pytester.runpytest("-k", "not ordinary", "--junitxml=out.xml", "--experiment", "k")
+    result.assert_outcomes(passed=1, deselected=1)
+    assert "eval_math" in (pytester.path / "out.xml").read_text()
+
+
+RESUME = """
+import os
+from pathlib import Path
+from dotevals import foreach
+
+CALLS = Path("calls.txt")
+
+@foreach("x", range(6))
+def eval_flaky(x):
+    with CALLS.open("a") as f:
+        f.write(f"{x}\\n")
+    if x == 3 and not Path("fixed").exists():
+        raise RuntimeError("model unavailable")
+    return x % 2 == 0
+"""
+
+
+def test_resume_reruns_only_errored_rows(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(eval_flaky=RESUME)
+    pytester.runpytest("--experiment", "r").assert_outcomes(passed=1)
+    assert records(pytester.path, "r", "eval_flaky")[3]["error"]["type"] == "RuntimeError"
+    (pytester.path / "fixed").touch()
+    (pytester.path / "calls.txt").write_text("")
+    pytester.runpytest("--experiment", "r").assert_outcomes(passed=1)
+    assert (pytester.path / "calls.txt").read_text().split() == ["3"]
+    final = records(pytester.path, "r", "eval_flaky")
+    assert sorted(final) == list(range(6))
+    assert all(r["error"] is None for r in final.values())
+
+
+def test_every_row_errored_fails_the_item(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_broken="""
+        from dotevals import foreach
+        @foreach("x", [1, 2])
+        def eval_broken(x):
+            raise FileNotFoundError("no such model file")
+        """
+    )
+    result = pytester.runpytest("--experiment", "b")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*every row errored (FileNotFoundError x2)*"])
+    final = records(pytester.path, "b", "eval_broken")
+    assert final[0]["attempts"] == 1  # not a transient error: no retries
+    assert "Traceback" in final[0]["error"]["traceback"]
+
+
+def test_threshold(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_th="""
+        from dotevals import foreach
+        @foreach("x", range(10), threshold={"accuracy": 0.8})
+        def eval_low(x):
+            return x < 5
+        @foreach("x", range(10), threshold={"eval_high.accuracy": 0.5})
+        def eval_high(x):
+            return x < 9
+        """
+    )
+    result = pytester.runpytest("--experiment", "t")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*accuracy = 0.5000 is below the threshold 0.8*"])
+
+
+def test_columns_not_matching_parameters_is_a_collection_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        eval_cols="""
+        from dotevals import foreach
+        @foreach("question,answer", [("a", "b")])
+        def eval_cols(question, reply):
+            return True
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*eval_cols() does not take column(s) ?'answer'?*"])
+
+
+def test_bad_rows_and_bad_returns_are_row_errors(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_rows="""
+        from dotevals import foreach
+        @foreach("a,b", [(1, 2), (1, 2, 3), {"a": 1}, (4, 5)])
+        def eval_rows(a, b):
+            return "not a score" if a == 4 else True
+        """
+    )
+    pytester.runpytest("--experiment", "w").assert_outcomes(passed=1)
+    final = records(pytester.path, "w", "eval_rows")
+    assert final[0]["error"] is None
+    assert "3 field(s)" in final[1]["error"]["message"]
+    assert "no key(s) ['b']" in final[2]["error"]["message"]
+    assert "returned 'not a score' (str)" in final[3]["error"]["message"]
+
+
+def test_samples_stops_reading_the_dataset(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_gen="""
+        from dotevals import foreach
+        def rows():
+            for i in range(3):
+                yield (i,)
+            raise AssertionError("read past --samples")
+        @foreach("x", rows())
+        def eval_gen(x):
+            return True
+        """
+    )
+    pytester.runpytest("--samples", "3", "--experiment", "s").assert_outcomes(passed=1)
+    assert len(records(pytester.path, "s", "eval_gen")) == 3
+
+
+def test_changed_dataset_is_refused(pytester: pytest.Pytester) -> None:
+    source = """
+        from dotevals import foreach
+        @foreach("x", {rows})
+        def eval_d(x):
+            return True
+        """
+    pytester.makepyfile(eval_d=source.format(rows="[1, 2, 3]"))
+    pytester.runpytest("--experiment", "d").assert_outcomes(passed=1)
+    pytester.makepyfile(eval_d=source.format(rows="[1, 5, 3]"))
+    result = pytester.runpytest("--experiment", "d")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*dataset of 'eval_d' changed*row 1 was 2 and is now 5*"])
+
+
+def test_async_fixtures_share_one_loop_with_the_evaluation(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_loop="""
+        import asyncio
+        import pytest
+        from dotevals import foreach
+
+        @pytest.fixture(scope="session")
+        async def session_client():
+            return asyncio.get_running_loop()
+
+        @pytest.fixture
+        async def per_test(session_client):
+            yield asyncio.get_running_loop()
+
+        @foreach("x", range(20))
+        async def eval_loop(x, session_client, per_test):
+            await asyncio.sleep(0.001)
+            return session_client is per_test is asyncio.get_running_loop()
+        """
+    )
+    result = pytester.runpytest("--experiment", "l")
+    result.assert_outcomes(passed=1)
+    final = records(pytester.path, "l", "eval_loop")
+    assert all(r["scores"][0]["value"] is True for r in final.values())
+
+
+def test_indirect_parametrization_ids(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_param="""
+        import pytest
+        from dotevals import foreach
+
+        @pytest.fixture
+        def model(request):
+            return request.param
+
+        @pytest.mark.parametrize("model", ["small", "org/large"], indirect=True)
+        @foreach("x", [1, 2])
+        def eval_param(x, model):
+            return model == "small"
+        """
+    )
+    result = pytester.runpytest("-v", "--experiment", "p")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*eval_param?small? PASSED*", "*eval_param?org/large? PASSED*"])
+    result.stdout.no_fnmatch_line("*None*")
+    pytester.runpytest("--experiment", "p", "--lf").assert_outcomes(passed=2)
+    slash = records(pytester.path, "p", "eval_param[org%2Flarge]")
+    assert len(slash) == 2
+
+
+def test_batch_records_per_row(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_batch="""
+        from dotevals import batch, Result, Score
+        from dotevals.metrics import accuracy
+
+        @batch("q,a", [(i, i % 2) for i in range(5)], batch_size=2)
+        def eval_batch(q, a):
+            assert len(q) <= 2
+            return [Result(Score("ok", x % 2 == y, [accuracy()])) for x, y in zip(q, a)]
+
+        @batch("q", range(3), batch_size=3)
+        def eval_one(q):
+            return True
+        """
+    )
+    pytester.runpytest("--experiment", "b").assert_outcomes(passed=2)
+    assert len(records(pytester.path, "b", "eval_batch")) == 5
+    assert len(records(pytester.path, "b", "eval_one")) == 3
+
+
+def test_strict_asyncio_mode_set_by_the_user_is_kept(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_mode = strict\n")
+    pytester.makepyfile(
+        eval_strict="""
+        import asyncio
+        from dotevals import foreach
+        @foreach("x", [1])
+        async def eval_strict(x):
+            await asyncio.sleep(0)
+            return True
+        """
+    )
+    result = pytester.runpytest("--experiment", "s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*mode=Mode.STRICT*"])
+
+
+def test_unknown_storage_scheme_lists_known(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(eval_math=BASIC)
+    result = pytester.runpytest("--storage", "s3://bucket")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown storage scheme 's3'*json://*"])
+
+
+def test_torn_store_line_is_skipped_with_a_warning(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(eval_flaky=RESUME)
+    pytester.runpytest("--experiment", "torn").assert_outcomes(passed=1)
+    path = pytester.path / ".dotevals" / "torn" / "eval_flaky.jsonl"
+    with path.open("a") as f:
+        f.write('{"item_id": 9, "dataset_r')
+    (pytester.path / "fixed").touch()
+    result = pytester.runpytest("--experiment", "torn", "-W", "default")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*eval_flaky.jsonl:*unreadable line skipped*"])
+    assert len(records(pytester.path, "torn", "eval_flaky")) == 6

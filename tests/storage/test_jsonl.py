@@ -1,0 +1,161 @@
+"""The JSONL store: append-only files that survive torn writes and hostile names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dotevals.errors import ConfigurationError, StorageError
+from dotevals.results import Record
+from dotevals.storage import JSONLStorage, open_storage
+from dotevals.storage.jsonl import StoreWarning
+
+HEADER = {"dotevals_version": "test"}
+
+
+def _record(item: int, value: object = True, error: bool = False) -> Record:
+    if error:
+        failure = {"type": "ValueError", "message": "bad", "traceback": ""}
+        return Record(item_id=item, dataset_row={"i": item}, error=failure)
+    score = {"name": "s", "value": value, "metrics": ["accuracy"], "metadata": {}}
+    return Record(item_id=item, dataset_row={"i": item}, scores=[score])
+
+
+def _append(store: JSONLStorage, records: list[Record], evaluation: str = "ev") -> None:
+    writer = store.open_writer("exp", evaluation, HEADER)
+    for record in records:
+        writer.append(record)
+    writer.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> JSONLStorage:
+    return JSONLStorage(tmp_path / "root")
+
+
+def test_open_storage_urls(tmp_path: Path) -> None:
+    assert isinstance(open_storage(f"json://{tmp_path}"), JSONLStorage)
+    assert isinstance(open_storage(str(tmp_path)), JSONLStorage)
+    with pytest.raises(ConfigurationError, match=r"unknown storage scheme 'nope'.*json://"):
+        open_storage("nope://x")
+
+
+def test_layout_header_then_flat_records(store: JSONLStorage) -> None:
+    _append(store, [_record(0)])
+    path = store.root / "exp" / "ev.jsonl"
+    assert store.path_of("exp", "ev") == path
+    header, record = (json.loads(line) for line in path.read_text().splitlines())
+    assert header == {"type": "header", **HEADER}
+    assert record["item_id"] == 0
+    assert record["scores"][0]["metrics"] == ["accuracy"]
+
+
+def test_last_record_wins_and_header_written_once(store: JSONLStorage) -> None:
+    _append(store, [_record(0, error=True), _record(1, False)])
+    _append(store, [_record(0, True)])
+    loaded = store.load("exp", "ev")
+    assert sorted(loaded.records) == [0, 1]
+    assert not loaded.records[0].is_error
+    assert loaded.errors == 0
+    assert loaded.completed_ids() == {0, 1}
+    kinds = [entry.get("type", "record") for entry in store.iter_entries("exp", "ev")]
+    assert kinds == ["header", "record", "record", "record"]
+
+
+def test_summary_last_one_kept(store: JSONLStorage) -> None:
+    writer = store.open_writer("exp", "ev", HEADER)
+    writer.write_summary({"metrics": {"s": {"accuracy": 0.1}}})
+    writer.write_summary({"metrics": {"s": {"accuracy": 0.9}}})
+    writer.close()
+    assert store.load("exp", "ev").summary == {
+        "type": "summary",
+        "metrics": {"s": {"accuracy": 0.9}},
+    }
+
+
+def test_torn_last_line_is_skipped_and_appending_continues(store: JSONLStorage) -> None:
+    _append(store, [_record(0), _record(1)])
+    path = store.path_of("exp", "ev")
+    full_line = json.dumps(_record(2).to_dict())
+    with path.open("ab") as f:
+        f.write(full_line[: len(full_line) // 2].encode())  # killed mid-write
+    with pytest.warns(StoreWarning, match=r"ev\.jsonl:4: unreadable line"):
+        assert sorted(store.load("exp", "ev").records) == [0, 1]
+    _append(store, [_record(2)])
+    with pytest.warns(StoreWarning):
+        assert sorted(store.load("exp", "ev").records) == [0, 1, 2]
+
+
+def test_garbage_line_in_the_middle(store: JSONLStorage) -> None:
+    _append(store, [_record(0)])
+    with store.path_of("exp", "ev").open("ab") as f:
+        f.write(b"\x00\xffnot json at all\n")
+        f.write(b"[1, 2, 3]\n")  # valid JSON, but not an entry
+    _append(store, [_record(1)])
+    with pytest.warns(StoreWarning) as caught:
+        assert sorted(store.load("exp", "ev").records) == [0, 1]
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 2
+    assert f"{store.path_of('exp', 'ev')}:3:" in messages[0]
+    assert ":4:" in messages[1]
+
+
+def test_names_with_slashes_and_dots_stay_under_root(store: JSONLStorage) -> None:
+    hostile = ["a/b", "../../escape", "..\\..\\x", "x/..", "a..b/..", "ü n ì c ø d é"]
+    for name in hostile:
+        writer = store.open_writer(name, name, HEADER)
+        writer.append(_record(0))
+        writer.close()
+    root = store.root.resolve()
+    for path in root.parent.rglob("*"):
+        assert path == root or root in path.resolve().parents
+    for name in hostile:
+        assert store.path_of(name, name).resolve().parent.parent == root
+        assert store.list_evaluations(name) == [name]
+        assert list(store.load(name, name).records) == [0]
+    assert {"a/b", "x/..", "a..b/..", "ü n ì c ø d é"} <= set(store.list_experiments())
+
+
+def test_names_starting_with_a_dot_are_listed(store: JSONLStorage) -> None:
+    _append(store, [_record(0)])
+    writer = store.open_writer("../up", "ev", HEADER)
+    writer.close()
+    assert store.list_experiments() == ["../up", "exp"]
+
+
+@pytest.mark.parametrize("name", ["", ".", ".."])
+def test_names_that_would_escape_are_refused(store: JSONLStorage, name: str) -> None:
+    with pytest.raises(ConfigurationError, match="invalid experiment name"):
+        store.open_writer(name, "ev", HEADER)
+    with pytest.raises(ConfigurationError, match="invalid evaluation name"):
+        store.open_writer("exp", name, HEADER)
+
+
+class _Opaque:
+    def __repr__(self) -> str:
+        return "<opaque thing>"
+
+
+def test_non_json_value_stored_as_repr(store: JSONLStorage) -> None:
+    writer = store.open_writer("exp", "ev", HEADER)
+    with pytest.warns(StoreWarning, match="not JSON: stored as repr"):
+        writer.append(Record(item_id=0, dataset_row={"x": _Opaque()}))
+    writer.close()
+    assert store.load("exp", "ev").records[0].dataset_row == {"x": "<opaque thing>"}
+
+
+def test_rename_delete_list_mtime(store: JSONLStorage) -> None:
+    assert store.list_experiments() == []
+    _append(store, [_record(0)])
+    assert store.experiment_mtime("exp") > 0
+    store.rename_experiment("exp", "new")
+    assert store.list_experiments() == ["new"]
+    assert store.list_evaluations("new") == ["ev"]
+    with pytest.raises(StorageError, match="no experiment 'exp'"):
+        store.rename_experiment("exp", "other")
+    store.delete_experiment("new")
+    assert store.list_experiments() == []
+    with pytest.raises(StorageError, match="no experiment 'new'"):
+        store.delete_experiment("new")
