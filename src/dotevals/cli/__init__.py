@@ -1,6 +1,7 @@
-"""The ``dotevals`` command: list, show and manage stored experiments.
+"""The ``dotevals`` command: list, show and manage stored experiments; run the demo.
 
-Every subcommand reads the store named by its ``--storage`` option and never runs the engine.
+Every subcommand but ``demo`` reads the store named by its ``--storage`` option and never runs
+the engine; ``demo`` runs the bundled evaluation through pytest.
 A command defined in another module joins the group with one ``main.add_command(...)`` line.
 """
 
@@ -11,6 +12,7 @@ from typing import Any
 import click
 
 from dotevals import __version__
+from dotevals.cli._demo import demo_command
 from dotevals.cli._manage import cleanup_command, delete_command, rename_command
 from dotevals.cli._show import list_command, show_command
 from dotevals.errors import DotevalsError
@@ -39,3 +41,4 @@ main.add_command(show_command)
 main.add_command(delete_command)
 main.add_command(rename_command)
 main.add_command(cleanup_command)
+main.add_command(demo_command)

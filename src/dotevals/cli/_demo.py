@@ -1,0 +1,46 @@
+"""``dotevals demo``: run the bundled evaluation against the local model server."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from dotevals.demo import DEMO_DIR
+
+__all__ = ["demo_command"]
+
+
+@click.command("demo")
+@click.option("--experiment", default=None, help="experiment name (default demo-<time>)")
+@click.option(
+    "--storage", default=None, help="where results go (default: .dotevals in this folder)"
+)
+def demo_command(experiment: str | None, storage: str | None) -> None:
+    """Run a small evaluation end to end against the bundled local model: no API key needed."""
+    experiment = experiment or time.strftime("demo-%Y%m%d-%H%M%S")
+    storage = storage or f"json://{Path.cwd() / '.dotevals'}"
+    with tempfile.TemporaryDirectory(prefix="dotevals-demo-") as tmp:
+        shutil.copy(DEMO_DIR / "eval_demo.py", tmp)
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(Path(tmp) / "eval_demo.py"),
+            f"--rootdir={tmp}",
+            "-p",
+            "no:cacheprovider",
+            "--experiment",
+            experiment,
+            "--storage",
+            storage,
+            "-v",
+        ]
+        code = subprocess.call(command, cwd=tmp)
+    click.echo(f"\nSee the results: dotevals show {experiment} --storage {storage}")
+    sys.exit(code)

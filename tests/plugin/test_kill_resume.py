@@ -1,0 +1,67 @@
+"""A pytest run killed with SIGKILL mid-evaluation resumes with every row exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+EVAL = """
+import time
+from pathlib import Path
+from dotevals import foreach
+
+@foreach("x", range(400))
+def eval_slow(x):
+    with Path("calls.txt").open("a") as f:
+        f.write(f"{x}\\n")
+    time.sleep(0.005)
+    return x % 3 == 0
+"""
+
+
+def _final_records(path: Path) -> dict[int, dict[str, object]]:
+    final: dict[int, dict[str, object]] = {}
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if "item_id" in entry:
+            final[entry["item_id"]] = entry
+    return final
+
+
+def test_sigkill_then_resume_runs_each_row_once(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(eval_slow=EVAL)
+    store = pytester.path / ".dotevals" / "k" / "eval_slow.jsonl"
+    cmd = [sys.executable, "-m", "pytest", "eval_slow.py", "--experiment", "k", "-q"]
+    proc = subprocess.Popen(cmd, cwd=pytester.path, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if store.exists() and len(_final_records(store)) >= 100:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stored_before = set(_final_records(store))
+    assert 100 <= len(stored_before) < 400
+    calls_before = (pytester.path / "calls.txt").read_text().split()
+
+    (pytester.path / "calls.txt").write_text("")
+    done = subprocess.run(cmd, cwd=pytester.path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout
+    calls_after = [int(x) for x in (pytester.path / "calls.txt").read_text().split()]
+    assert not stored_before & set(calls_after), "a completed row ran again"
+    assert sorted(calls_after) == sorted(set(range(400)) - stored_before)
+    # at most the row in flight at the kill ran in both sessions
+    assert len(set(map(int, calls_before)) & set(calls_after)) <= 1
+    final = _final_records(store)
+    assert sorted(final) == list(range(400))
+    assert all(r["error"] is None for r in final.values())
