@@ -1,0 +1,595 @@
+"""Local model servers as shared resources: start, wait until healthy, share, stop, never leak.
+
+:class:`LocalServerProvider` runs an OpenAI-compatible server command (vLLM, the dotevals test
+server, anything that answers ``/v1/chat/completions``) once per model and config, and hands out
+``openai.AsyncOpenAI`` clients bound to it. Subclasses only describe the command.
+
+How a server never outlives its runner, even one killed with SIGKILL:
+
+* the server runs in its own session and process group; Linux sends it SIGTERM when the runner
+  dies (``PR_SET_PDEATHSIG``, set by a tiny launcher that then ``exec``\\ s the command; the
+  signal follows the thread that started the server, which is the event loop's);
+* a watchdog process outside that group holds the read end of a pipe whose write end only the
+  runner holds: when the runner dies the pipe ends, and the watchdog SIGTERMs then SIGKILLs the
+  whole group, grandchildren included;
+* a record of each running server is kept under ``<log_dir>/servers/``; the first ``setup`` of a
+  later provider stops whatever is left of servers whose runner is dead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from dotevals.errors import ProviderError, ServerStartError
+from dotevals.providers import _launch, _watchdog
+from dotevals.providers._client import make_client
+from dotevals.providers._pool import SharedResourceProvider
+from dotevals.providers._records import (
+    SERVER_ID_ENV,
+    ServerRecord,
+    reap_orphans,
+    remove_record,
+    write_record,
+)
+from dotevals.providers._watchdog import STOP, group_members, process_start, signal_group
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+__all__ = [
+    "LocalServerProvider",
+    "ServerDiedError",
+    "ServerInfo",
+    "config_flags",
+    "next_free_port",
+    "pick_free_port",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable that moves the directory of server logs and records.
+LOG_DIR_ENV = "DOTEVALS_LOG_DIR"
+#: The API key a client gets when its server takes none.
+DUMMY_API_KEY = "EMPTY"
+
+_MASK = "***"
+_TAIL_LINES = 50
+_PLACEHOLDER = re.compile(r"\{(port|host|model|api_key)\}")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_POLL = 0.1
+_PROGRESS_EVERY = 10.0
+_DEATH_WAIT = 0.5
+
+# Ports handed out in this process are never handed out again, even once their server stopped.
+_PORTS_LOCK = threading.Lock()
+_PORTS_HANDED_OUT: set[int] = set()
+
+
+def _can_bind(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS says is free on ``host``, never one handed out before in this process."""
+    with _PORTS_LOCK:
+        for _ in range(1000):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind((host, 0))
+                port: int = sock.getsockname()[1]
+            if port not in _PORTS_HANDED_OUT:
+                _PORTS_HANDED_OUT.add(port)
+                return port
+    raise OSError(f"no free port found on {host}")
+
+
+def next_free_port(base: int, host: str = "127.0.0.1") -> int:
+    """The first port from ``base`` up that is free on ``host`` and not handed out before."""
+    with _PORTS_LOCK:
+        for port in range(base, 65536):
+            if port not in _PORTS_HANDED_OUT and _can_bind(host, port):
+                _PORTS_HANDED_OUT.add(port)
+                return port
+    raise OSError(f"no free port on {host} from {base} up")
+
+
+def config_flags(config: Mapping[str, Any]) -> list[str]:
+    """Command-line flags for ``config``: ``max_model_len=2048`` gives ``--max-model-len 2048``.
+
+    True gives a bare flag, False and None nothing, a list or tuple one value after another.
+    """
+    flags: list[str] = []
+    for key, value in config.items():
+        if value is None or value is False:
+            continue
+        flags.append("--" + key.replace("_", "-"))
+        if isinstance(value, (list, tuple)):
+            flags.extend(str(item) for item in value)
+        elif value is not True:
+            flags.append(str(value))
+    return flags
+
+
+def _fill(template: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """``template`` with its placeholders replaced, in one pass (values are never re-read)."""
+    return [_PLACEHOLDER.sub(lambda match: values[match[1]], part) for part in template]
+
+
+def _new_api_key() -> str:
+    """A random API key that no command-line parser can take for an option."""
+    return "sk-" + secrets.token_urlsafe(32)
+
+
+def _sanitize(name: str) -> str:
+    return _UNSAFE_NAME.sub("_", name).strip("_") or "model"
+
+
+def _read_tail(path: Path, secret: str, lines: int = _TAIL_LINES) -> str:
+    """The last ``lines`` lines of the file at ``path``, with ``secret`` masked."""
+    try:
+        with path.open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 256 * 1024))
+            text = log.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        return f"(log unreadable: {exc})"
+    tail = "\n".join(text.splitlines()[-lines:])
+    return tail.replace(secret, _MASK) if secret else tail
+
+
+class ServerDiedError(ProviderError):
+    """A local model server died while in use: requests to it cannot succeed.
+
+    Not transient: retrying against a dead port is pointless. ``returncode`` is the server's
+    exit status (negative: killed by that signal) and ``log_path`` its log file.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        spec: str,
+        returncode: int | None,
+        log_path: Path,
+    ) -> None:
+        super().__init__(message, provider=provider, spec=spec)
+        self.returncode = returncode
+        self.log_path = log_path
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """Where a running server is: its process, address, log file and (masked) command line."""
+
+    pid: int
+    pgid: int
+    host: str
+    port: int
+    log_path: Path
+    command: str
+    uses_api_key: bool
+
+    @property
+    def base_url(self) -> str:
+        """The server's OpenAI-compatible API root."""
+        return f"http://{self.host}:{self.port}/v1"
+
+
+@dataclass
+class _Server:
+    """One running server process and what guards it."""
+
+    provider: str
+    spec: str
+    info: ServerInfo
+    process: subprocess.Popen[bytes]
+    secret: str = field(repr=False)
+    server_id: str = field(repr=False)
+    watchdog: subprocess.Popen[bytes] | None = None
+    watchdog_fd: int | None = None
+    record_path: Path | None = None
+    client: AsyncOpenAI | None = None
+    _died: ServerDiedError | None = field(default=None, repr=False)
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the server process has exited, else None."""
+        return self.process.poll()
+
+    def log_tail(self) -> str:
+        """The last lines of the server's log, API key masked."""
+        return _read_tail(self.info.log_path, self.secret)
+
+    def died_error(self) -> ServerDiedError:
+        """The error every request gets once the server is dead (built once)."""
+        if self._died is None:
+            code = self.returncode
+            message = (
+                f"the {self.provider} server for {self.spec!r} on port {self.info.port} died "
+                f"(exit code {code}); requests to it cannot succeed.\n"
+                f"  command: {self.info.command}\n  log: {self.info.log_path}\n"
+                f"--- last {_TAIL_LINES} lines of the log ---\n{self.log_tail()}"
+            )
+            self._died = ServerDiedError(
+                message,
+                provider=self.provider,
+                spec=self.spec,
+                returncode=code,
+                log_path=self.info.log_path,
+            )
+        return self._died
+
+    def raise_if_dead(self) -> None:
+        """Raise :class:`ServerDiedError` if the server process has exited."""
+        if self.returncode is not None:
+            raise self.died_error()
+
+    async def wait_exit(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the server process to exit."""
+        await _poll_until(lambda: self.returncode is not None, timeout, 0.02)
+
+
+class _GuardedTransport(httpx.AsyncBaseTransport):
+    """Fails requests at once with :class:`ServerDiedError` once the server process is dead."""
+
+    def __init__(self, server: _Server, inner: httpx.AsyncBaseTransport) -> None:
+        self._server = server
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._server.raise_if_dead()
+        try:
+            return await self._inner.handle_async_request(request)
+        except httpx.TransportError as exc:
+            await self._server.wait_exit(_DEATH_WAIT)
+            if self._server.returncode is not None:
+                raise self._server.died_error() from exc
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _http_client(server: _Server) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+    inner = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    return httpx.AsyncClient(transport=_GuardedTransport(server, inner), trust_env=False)
+
+
+@contextmanager
+def _progress(message: str) -> Iterator[None]:
+    """A spinner on stderr when it is a terminal; quiet otherwise (log lines every 10 s)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
+
+
+class LocalServerProvider(SharedResourceProvider):
+    """Runs a local OpenAI-compatible server per model and config, shared and leak-free.
+
+    ``command`` is a list of strings in which ``{port}``, ``{host}``, ``{model}`` and
+    ``{api_key}`` are filled in wherever they appear; ``setup(spec, **config)`` appends the
+    config as flags (``max_model_len=2048`` gives ``--max-model-len 2048``). A random API key is
+    made per server and given to the server where the command names ``{api_key}``; the client
+    gets ``"EMPTY"`` otherwise. ``setup`` returns a handle whose ``model`` is an
+    ``openai.AsyncOpenAI`` client with ``.model`` set to the spec.
+
+    Args:
+        command: The server command line, with placeholders.
+        health_path: Polled until it answers 200 before the server counts as ready.
+        startup_timeout: Seconds to wait for health before the server is killed.
+        env: Variables added to the environment of the server.
+        host: Address the server binds and the client connects to.
+        log_dir: Directory of server logs (default ``$DOTEVALS_LOG_DIR`` or
+            ``.dotevals/logs`` under the working directory).
+        stop_grace: Seconds between SIGTERM and SIGKILL when stopping.
+        name: The provider's name in file names and errors.
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        health_path: str = "/v1/models",
+        startup_timeout: float = 600.0,
+        env: Mapping[str, str] | None = None,
+        host: str = "127.0.0.1",
+        log_dir: str | os.PathLike[str] | None = None,
+        stop_grace: float = 10.0,
+        name: str = "local",
+    ) -> None:
+        super().__init__()
+        self.command = list(command)
+        self.health_path = health_path if health_path.startswith("/") else "/" + health_path
+        self.startup_timeout = startup_timeout
+        self.env = dict(env or {})
+        self.host = host
+        self.stop_grace = stop_grace
+        self.name = name
+        self._log_dir = Path(log_dir) if log_dir is not None else None
+        self._servers: dict[str, _Server] = {}
+        self._reaped = False
+
+    # -- what subclasses describe -------------------------------------------------------------
+
+    def build_command(self, spec: str, port: int, config: Mapping[str, Any]) -> list[str]:
+        """The server command for ``spec`` on ``port``: placeholders may be left to fill."""
+        return [*self.command, *config_flags(config)]
+
+    def choose_port(self) -> int:
+        """The port the next server listens on (a free one chosen by the OS by default)."""
+        return pick_free_port(self.host)
+
+    # -- where things go ----------------------------------------------------------------------
+
+    @property
+    def log_dir(self) -> Path:
+        """Directory of server logs; records of running servers are in its ``servers/``."""
+        if self._log_dir is not None:
+            return self._log_dir
+        return Path(os.environ.get(LOG_DIR_ENV) or Path.cwd() / ".dotevals" / "logs")
+
+    def server_info(self, resource_id: str) -> ServerInfo:
+        """Where the server behind ``resource_id`` (a handle's id) runs."""
+        return self._servers[resource_id].info
+
+    # -- the shared-resource hooks ------------------------------------------------------------
+
+    async def create(self, resource_id: str, spec: str, config: dict[str, Any]) -> Any:
+        """Start a server for ``spec`` and ``config``; return a client bound to it."""
+        try:
+            await self._reap_once()
+            server = await self._start(spec, config)
+        except ServerStartError:
+            raise
+        except (OSError, ImportError, ValueError, subprocess.SubprocessError) as exc:
+            message = f"could not start the {self.name} server for {spec!r}: {exc}"
+            raise ServerStartError(message, provider=self.name, spec=spec) from exc
+        self._servers[resource_id] = server
+        return server.client
+
+    async def destroy(self, resource_id: str, model: Any) -> None:
+        """Close the client, stop the server and its whole process group, drop its record."""
+        server = self._servers.pop(resource_id, None)
+        try:
+            await model.close()
+        finally:
+            if server is not None:
+                await self._stop(server)
+
+    # -- start --------------------------------------------------------------------------------
+
+    async def _reap_once(self) -> None:
+        if not self._reaped:
+            self._reaped = True
+            grace = min(self.stop_grace, 5.0)
+            await asyncio.to_thread(reap_orphans, self.log_dir / "servers", grace)
+
+    async def _start(self, spec: str, config: Mapping[str, Any]) -> _Server:
+        server = self._spawn(spec, config)
+        started = False
+        try:
+            self._guard(server)
+            await self._wait_ready(server)
+            key = server.secret if server.info.uses_api_key else DUMMY_API_KEY
+            http_client = _http_client(server)
+            server.client = make_client(
+                spec, base_url=server.info.base_url, api_key=key, http_client=http_client
+            )
+            started = True
+        finally:
+            if not started:
+                await self._stop(server)
+        return server
+
+    def _spawn(self, spec: str, config: Mapping[str, Any]) -> _Server:
+        port = self.choose_port()
+        template = self.build_command(spec, port, config)
+        uses_key = any("{api_key}" in part for part in template)
+        secret = _new_api_key()
+        values = {"port": str(port), "host": self.host, "model": spec, "api_key": secret}
+        argv = _fill(template, values)
+        shown = subprocess.list2cmdline(_fill(template, {**values, "api_key": _MASK}))
+        if not argv or shutil.which(argv[0]) is None:
+            raise FileNotFoundError(f"command not found: {argv[0] if argv else '(empty)'}")
+        log_path = self.log_dir / f"{self.name}-{_sanitize(spec)}-{port}.log"
+        server_id = secrets.token_hex(8)
+        process = self._popen(argv, log_path, server_id)
+        info = ServerInfo(process.pid, process.pid, self.host, port, log_path, shown, uses_key)
+        logger.info("started %s (pid %d), log: %s", shown, process.pid, log_path)
+        return _Server(self.name, spec, info, process, secret if uses_key else "", server_id)
+
+    def _popen(self, argv: list[str], log_path: Path, server_id: str) -> subprocess.Popen[bytes]:
+        """Start ``argv`` through the launcher, in its own session, output to ``log_path``."""
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env, SERVER_ID_ENV: server_id}
+        launcher = [sys.executable, "-I", "-S", _launch.__file__, str(os.getpid()), "--"]
+        with log_path.open("wb") as log:
+            return subprocess.Popen(
+                [*launcher, *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+
+    def _guard(self, server: _Server) -> None:
+        """Start the watchdog of the server's group and write its on-disk record."""
+        runner_start = process_start(os.getpid())
+        argv = [
+            *(sys.executable, "-I", "-S", _watchdog.__file__),
+            *(str(os.getpid()), str(server.info.pgid), str(self.stop_grace)),
+            "-" if runner_start is None else str(runner_start),
+        ]
+        read_fd, write_fd = os.pipe()
+        try:
+            server.watchdog = subprocess.Popen(
+                argv,
+                stdin=read_fd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(write_fd)
+            raise
+        finally:
+            os.close(read_fd)
+        server.watchdog_fd = write_fd
+        server.record_path = write_record(self.log_dir / "servers", self._record(server))
+
+    def _record(self, server: _Server) -> ServerRecord:
+        return ServerRecord(
+            pid=server.info.pid,
+            pgid=server.info.pgid,
+            runner_pid=os.getpid(),
+            runner_start=process_start(os.getpid()),
+            server_id=server.server_id,
+            command=server.info.command,
+            port=server.info.port,
+            model=server.spec,
+            log=str(server.info.log_path),
+            watchdog_pid=server.watchdog.pid if server.watchdog else None,
+        )
+
+    # -- ready --------------------------------------------------------------------------------
+
+    async def _wait_ready(self, server: _Server) -> None:
+        """Poll the health path until it answers 200, the process exits, or time runs out."""
+        url = f"http://{server.info.host}:{server.info.port}{self.health_path}"
+        headers = {"Authorization": f"Bearer {server.secret}"} if server.secret else {}
+        timeout = httpx.Timeout(1.0, connect=0.5)
+        message = (
+            f"Starting the {self.name} server for {server.spec!r} on port {server.info.port} "
+            f"(log: {server.info.log_path})"
+        )
+        async with httpx.AsyncClient(timeout=timeout, headers=headers, trust_env=False) as http:
+            with _progress(message):
+                await self._poll_health(server, http, url)
+
+    async def _poll_health(self, server: _Server, http: httpx.AsyncClient, url: str) -> None:
+        started = time.monotonic()
+        next_note = started + _PROGRESS_EVERY
+        while True:
+            if server.returncode is not None:
+                raise self._start_error(server, self._exited_reason(server))
+            if await _healthy(http, url):
+                return
+            now = time.monotonic()
+            if now - started >= self.startup_timeout:
+                raise self._start_error(server, self._timeout_reason(url))
+            if now >= next_note:
+                next_note += _PROGRESS_EVERY
+                logger.info("waiting for %s (%.0f s so far)", url, now - started)
+            await asyncio.sleep(_POLL)
+
+    def _exited_reason(self, server: _Server) -> str:
+        return f"exited with code {server.returncode} before it became healthy"
+
+    def _timeout_reason(self, url: str) -> str:
+        timeout = self.startup_timeout
+        return (
+            f"did not answer 200 on {url} within {timeout:g} s and was stopped; if it was still "
+            f"loading the model, raise startup_timeout (e.g. "
+            f"{type(self).__name__}(startup_timeout={2 * timeout:g}))"
+        )
+
+    def _start_error(self, server: _Server, reason: str) -> ServerStartError:
+        message = (
+            f"the {self.name} server for {server.spec!r} {reason}.\n"
+            f"  command: {server.info.command}\n  log: {server.info.log_path}\n"
+            f"--- last {_TAIL_LINES} lines of the log ---\n{server.log_tail()}"
+        )
+        return ServerStartError(message, provider=self.name, spec=server.spec)
+
+    # -- stop ---------------------------------------------------------------------------------
+
+    async def _stop(self, server: _Server) -> None:
+        """SIGTERM the group, SIGKILL it after ``stop_grace``, release the watchdog and record."""
+        try:
+            await _terminate(server, self.stop_grace)
+        finally:
+            await _release_watchdog(server)
+            remove_record(server.record_path)
+
+
+async def _poll_until(done: Callable[[], bool], timeout: float, interval: float) -> bool:
+    """Check ``done`` every ``interval`` seconds for up to ``timeout``; whether it came true.
+
+    Process exits have no asyncio event to await without a child watcher, hence the polling.
+    """
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval)
+    return True
+
+
+async def _healthy(http: httpx.AsyncClient, url: str) -> bool:
+    try:
+        response = await http.get(url)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+async def _wait_gone(server: _Server, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the server and every process of its group to exit."""
+
+    def gone() -> bool:
+        return server.returncode is not None and not group_members(server.info.pgid)
+
+    return await _poll_until(gone, timeout, 0.05)
+
+
+async def _terminate(server: _Server, grace: float) -> None:
+    signal_group(server.info.pgid, signal.SIGTERM)
+    if not await _wait_gone(server, grace):
+        logger.warning("server pid %d ignored SIGTERM; sending SIGKILL", server.info.pid)
+        signal_group(server.info.pgid, signal.SIGKILL)
+        await _wait_gone(server, 5.0)
+
+
+async def _release_watchdog(server: _Server) -> None:
+    """Tell the watchdog the server was stopped on purpose, then reap it."""
+    fd, server.watchdog_fd = server.watchdog_fd, None
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.write(fd, STOP)
+        os.close(fd)
+    watchdog, server.watchdog = server.watchdog, None
+    if watchdog is None:
+        return
+    if not await _poll_until(lambda: watchdog.poll() is not None, 2.0, 0.02):
+        watchdog.kill()
+        watchdog.wait()
