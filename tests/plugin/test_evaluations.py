@@ -309,3 +309,23 @@ def test_torn_store_line_is_skipped_with_a_warning(pytester: pytest.Pytester) ->
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*eval_flaky.jsonl:*unreadable line skipped*"])
     assert len(records(pytester.path, "torn", "eval_flaky")) == 6
+
+
+def test_xdist_workers_share_one_experiment_and_summary(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_par="""
+        from dotevals import foreach
+        @foreach("x", range(5))
+        def eval_a(x):
+            return True
+        @foreach("x", range(5))
+        def eval_b(x):
+            return x > 0
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:benchmark")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*eval_a*5*0*", "*eval_b*5*0*"])
+    experiments = list((pytester.path / ".dotevals").iterdir())
+    assert len(experiments) == 1
+    assert sorted(p.name for p in experiments[0].iterdir()) == ["eval_a.jsonl", "eval_b.jsonl"]

@@ -14,6 +14,7 @@ from dotevals.pytest_plugin._asyncio_defaults import apply_defaults
 from dotevals.pytest_plugin._item import STATE_KEY, SessionState, run_item
 from dotevals.pytest_plugin._options import add_options
 from dotevals.pytest_plugin._summary import render_summary
+from dotevals.pytest_plugin._xdist import XdistHooks, send_reports, worker_experiment
 
 __all__: list[str] = []
 
@@ -27,8 +28,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     apply_defaults(config)
-    config.stash[STATE_KEY] = SessionState.from_config(config)
+    config.stash[STATE_KEY] = SessionState.from_config(config, worker_experiment(config))
     setattr(config, RUNNER_ATTR, run_item)
+    if config.pluginmanager.has_plugin("xdist"):
+        config.pluginmanager.register(XdistHooks(), "dotevals-xdist")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    send_reports(session.config)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

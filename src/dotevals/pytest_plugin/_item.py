@@ -28,13 +28,13 @@ class SessionState:
     reports: list[EvaluationReport] = field(default_factory=list)
 
     @classmethod
-    def from_config(cls, config: pytest.Config) -> SessionState:
+    def from_config(cls, config: pytest.Config, experiment: str | None = None) -> SessionState:
         """Read the options; bad ones are usage errors naming the fix."""
         try:
             storage = open_storage(config.getoption("storage"))
         except DotevalsError as exc:
             raise pytest.UsageError(f"--storage: {exc}") from exc
-        experiment = config.getoption("experiment") or new_experiment_name()
+        experiment = experiment or config.getoption("experiment") or new_experiment_name()
         return cls(config, experiment, storage)
 
     def suspend_capture(self) -> Any:
