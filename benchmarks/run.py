@@ -61,6 +61,7 @@ def peak_memory(fn: Callable[[], Any]) -> float:
 
 def bench_sync(root: Path, sizes: list[int]) -> None:
     print("== sync per-row overhead (trivial evaluation) ==")
+    dotevals_sync(100, root / "warmup")  # imports, git lookup: paid once per process
     per_row: dict[int, float] = {}
     for n in sizes:
         base = plain_loop(n, root / f"plain{n}.jsonl")
