@@ -9,6 +9,7 @@ the moment it completes, and keeps the metrics and the progress display up to da
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import inspect
@@ -204,8 +205,9 @@ class _Run:
         self.done = self.ran = self.successes = 0
         self.total: int | None = None
         self.completed: dict[int, Any] = {}
+        concurrency = spec.options.get("concurrency", options.concurrency)
         self.strategy = resolve_strategy(
-            spec.options.get("concurrency", options.concurrency),
+            concurrency if concurrency is not None else self._threads(),
             is_async=spec.is_async or bool(self._threads()),
             max_concurrency=spec.options.get("max_concurrency", options.max_concurrency),
         )
@@ -322,7 +324,12 @@ class _Run:
         try:
             await asyncio.sleep(delay)
         finally:
-            await self.slots_acquire()
+            try:
+                await self.slots_acquire()
+            except asyncio.CancelledError:
+                if self.slots is not None:
+                    self.slots.used += 1  # the caller releases the slot it believes it holds
+                raise
 
     # Slots exist only on the concurrent path; inline runs hold no slot while sleeping.
     def slots_release(self) -> None:
@@ -498,7 +505,7 @@ def _retry_policy(spec: EvaluationSpec, options: RunOptions) -> RetryPolicy:
     retries = spec.options.get("max_retries")
     if retries is None:
         return options.retry
-    return RetryPolicy(max_retries=retries)
+    return dataclasses.replace(options.retry, max_retries=retries)
 
 
 def _record(

@@ -6,7 +6,10 @@ each call went; a strategy never runs anything itself.
 
 from __future__ import annotations
 
+import math
+import statistics
 import time
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from dotevals.errors import ConfigurationError
@@ -22,6 +25,11 @@ __all__ = [
 
 #: The ceiling of the default adaptive strategy (``--max-concurrency``).
 DEFAULT_MAX_CONCURRENCY = 256
+#: The initial limit of the adaptive strategy.
+DEFAULT_INITIAL_CONCURRENCY = 16
+_MAX_HISTORY = 1000
+#: Latencies within a millisecond of each other count as equal (timer noise, fast servers).
+_LATENCY_SLACK = 0.001
 
 
 @runtime_checkable
@@ -82,63 +90,132 @@ class Sequential(Fixed):
 
 
 class Adaptive:
-    """Start at ``initial``, double while calls succeed, halve on throttling.
+    """A limit that finds how much concurrency a server takes, and backs off when told to.
+
+    It starts at ``initial`` calls in flight and, after each window of successful calls (as
+    many as the current limit, at least ``min_window``), compares the window's median latency
+    with the best median seen so far:
+
+    * within ``latency_tolerance`` times the best: the server keeps up, so the limit grows by
+      ``growth`` (x2), or by ``slow_growth`` (x1.25) once the server has throttled us;
+    * slower, and the window's throughput (limit / median latency) is under 3/4 of the best
+      seen, which a smaller limit reached: calls only queue, so the limit shrinks by a quarter
+      (not below the limit of the best throughput);
+    * otherwise the limit holds: calls are slower but more of them complete per second.
+
+    A throttle (HTTP 429, an overloaded server) cuts the limit by ``cut`` (x0.5) at most once
+    per ``cooldown`` seconds, since a burst of in-flight calls is answered 429 together, and
+    stops growth until ``cooldown`` seconds pass without one. Another transient error
+    discards the current window. The limit stays within ``[minimum, maximum]``.
 
     Args:
         initial: the limit to start with.
         maximum: the ceiling (``--max-concurrency``).
         minimum: the floor.
-        cooldown: seconds after a cut during which the limit does not grow.
+        cooldown: seconds between cuts, and without throttling before growth resumes.
+        growth: the growth factor before the first throttle.
+        slow_growth: the growth factor after a throttle.
+        cut: the factor applied on a throttle.
+        latency_tolerance: how many times the best median latency still counts as "holds".
+        min_window: the fewest successes a growth decision is based on.
+        clock: the monotonic clock (tests pass a fake one).
     """
 
     def __init__(
         self,
-        initial: int = 16,
+        initial: int = DEFAULT_INITIAL_CONCURRENCY,
         maximum: int = DEFAULT_MAX_CONCURRENCY,
         minimum: int = 1,
-        cooldown: float = 1.0,
+        cooldown: float = 2.0,
+        *,
+        growth: float = 2.0,
+        slow_growth: float = 1.25,
+        cut: float = 0.5,
+        latency_tolerance: float = 2.0,
+        min_window: int = 8,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not (growth > 1 and slow_growth > 1 and 0 < cut < 1 and latency_tolerance >= 1):
+            raise ConfigurationError(
+                "Adaptive needs growth > 1, slow_growth > 1, 0 < cut < 1, latency_tolerance >= 1"
+            )
         self.maximum = max(1, maximum)
         self.minimum = max(1, min(minimum, self.maximum))
-        self._limit = max(self.minimum, min(initial, self.maximum))
         self.cooldown = cooldown
-        self._start = time.monotonic()
-        self._wins = 0
-        self._frozen_until = 0.0
-        self._history = [(0.0, self._limit)]
+        self.growth = growth
+        self.slow_growth = slow_growth
+        self.cut = cut
+        self.latency_tolerance = latency_tolerance
+        self.min_window = max(1, min_window)
+        self._clock = clock
+        self._start = clock()
+        self._limit = self._clamp(initial)
+        self._window: list[float] = []
+        self._best: float | None = None
+        self._best_rate = 0.0
+        self._best_rate_limit = self._limit
+        self._throttled = False
+        self._last_cut = -math.inf
+        self._quiet_from = -math.inf
+        self._history: list[tuple[float, int]] = [(0.0, self._limit)]
 
     @property
     def limit(self) -> int:
         """The current limit."""
         return self._limit
 
+    def _clamp(self, value: int) -> int:
+        return max(self.minimum, min(value, self.maximum))
+
     def _set(self, value: int) -> None:
-        value = max(self.minimum, min(value, self.maximum))
-        if value != self._limit:
-            self._limit = value
-            self._history.append((round(time.monotonic() - self._start, 3), value))
+        value = self._clamp(value)
+        self._window.clear()  # latencies measured under the old limit say nothing new
+        if value == self._limit:
+            return
+        self._limit = value
+        self._history.append((round(self._clock() - self._start, 3), value))
+        if len(self._history) > _MAX_HISTORY:
+            del self._history[1]  # keep the start and the most recent changes
 
     def on_success(self, latency: float) -> None:
-        """Grow: double once a full window of calls has succeeded."""
-        self._wins += 1
-        if self._wins >= self._limit and time.monotonic() >= self._frozen_until:
-            self._wins = 0
-            self._set(self._limit * 2)
+        """Count a success; at the end of a window, grow, hold or shrink by its latency.
+
+        Args:
+            latency: seconds the call took.
+        """
+        if self._clock() < self._quiet_from:
+            return
+        self._window.append(max(0.0, latency))
+        if len(self._window) < max(self.min_window, self._limit):
+            return
+        p50 = statistics.median(self._window)
+        self._window.clear()
+        best = self._best = p50 if self._best is None else min(self._best, p50)
+        rate = self._limit / (p50 + _LATENCY_SLACK)  # calls per second, by Little's law
+        if rate > self._best_rate:
+            self._best_rate, self._best_rate_limit = rate, self._limit
+        if p50 <= self.latency_tolerance * best + _LATENCY_SLACK:
+            factor = self.slow_growth if self._throttled else self.growth
+            self._set(max(self._limit + 1, int(self._limit * factor)))
+        elif rate < 0.75 * self._best_rate and self._limit > self._best_rate_limit:
+            self._set(max(self._best_rate_limit, (self._limit * 3) // 4))
 
     def on_throttle(self) -> None:
-        """Halve and hold for the cooldown."""
-        self._wins = 0
-        now = time.monotonic()
-        if now >= self._frozen_until:
-            self._set(self._limit // 2)
-        self._frozen_until = now + self.cooldown
+        """Cut the limit (at most once per cooldown) and hold off growth for the cooldown."""
+        now = self._clock()
+        self._throttled = True
+        self._window.clear()
+        self._quiet_from = now + self.cooldown
+        if now - self._last_cut >= self.cooldown:
+            self._last_cut = now
+            self._set(int(self._limit * self.cut))
 
     def on_error(self) -> None:
-        """Stop growing for a while."""
-        self._wins = 0
+        """Discard the current window: no growth on evidence that includes a failure."""
+        self._window.clear()
 
     def history(self) -> list[tuple[float, int]]:
-        """The limit over time."""
+        """``(seconds since start, limit)`` at the start and at each change (the last 1000)."""
         return list(self._history)
 
 
@@ -150,18 +227,36 @@ def resolve_strategy(
 ) -> ConcurrencyStrategy:
     """The strategy an option names: a strategy, a number, ``"adaptive"`` or ``"sequential"``.
 
-    Async evaluations default to :class:`Adaptive`; sync ones run one row at a time.
+    Args:
+        value: a strategy (used as is), a positive number or numeric string (a
+            :class:`Fixed` limit, capped at ``max_concurrency``), ``"adaptive"`` (or
+            ``"auto"``), ``"sequential"``, or None for the default.
+        is_async: whether rows can run concurrently (an async function, or a sync one given
+            ``threads=N``). The default is :class:`Adaptive` for those and
+            :class:`Sequential` for plain sync functions, which the engine runs inline.
+        max_concurrency: the ceiling of any limit (``--max-concurrency``).
+
+    Returns:
+        The strategy to run with.
+
+    Raises:
+        ConfigurationError: ``value`` names no strategy, or a limit below 1.
     """
     if isinstance(value, ConcurrencyStrategy):
         return value
+    ceiling = max(1, max_concurrency)
     if value is None:
-        return Adaptive(maximum=max_concurrency) if is_async else Sequential()
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        return Fixed(min(int(value), max_concurrency))
-    if value == "adaptive":
-        return Adaptive(maximum=max_concurrency)
-    if value == "sequential":
-        return Sequential()
+        return Adaptive(maximum=ceiling) if is_async else Sequential()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Fixed(min(value, ceiling))
+    if isinstance(value, str):
+        name = value.strip().lower()
+        if name.isdigit():
+            return Fixed(min(int(name), ceiling))
+        if name in ("adaptive", "auto"):
+            return Adaptive(maximum=ceiling)
+        if name == "sequential":
+            return Sequential()
     raise ConfigurationError(
         f"unknown concurrency {value!r}: give a number, 'adaptive', 'sequential' or a strategy"
     )

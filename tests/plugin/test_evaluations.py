@@ -325,7 +325,9 @@ def test_xdist_workers_share_one_experiment_and_summary(pytester: pytest.Pyteste
     )
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:benchmark")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*eval_a*5*0*", "*eval_b*5*0*"])
+    result.stdout.fnmatch_lines(["*results: experiment unnamed-*"])
+    for name in ("eval_a", "eval_b"):
+        result.stdout.fnmatch_lines([f"*{name}*5*0*"])
     experiments = list((pytester.path / ".dotevals").iterdir())
     assert len(experiments) == 1
     assert sorted(p.name for p in experiments[0].iterdir()) == ["eval_a.jsonl", "eval_b.jsonl"]

@@ -1,3 +1,311 @@
-"""pytest fixtures for model providers: ``model_providers``, ``NAME_provider``, ``--model``."""
+"""pytest fixtures for model providers: ``model_providers``, ``NAME_provider``, ``--model``.
+
+Every entry point of the ``dotevals.model_providers`` group is a provider. It names either a
+:class:`~dotevals.providers.ModelProvider` subclass, instantiated once per session with no
+arguments, or (for plugins written for dotevals 0.26) a pytest fixture whose value is the
+provider. At ``pytest_configure`` this module imports them all (a plugin that fails to import
+is a usage error naming it) and registers a plugin object holding these session fixtures:
+
+* ``model_providers``: a dict, provider name -> provider; providers made here are closed
+  (``aclose``) at the end of the session.
+* ``NAME_provider`` for every provider name (``openai_provider``, ``vllm_provider``, ...). A
+  fixture of the same name in a conftest or test module overrides it, as pytest does.
+* ``model``: with ``--model PROVIDER:SPEC`` (repeatable) every evaluation taking ``model`` is
+  parametrized over the models named (ids ``[openai:gpt-4o-mini]``). Each model is set up
+  through ``PROVIDER_provider`` once per session, shared by every evaluation using it, and torn
+  down after the last of them. A user's own ``model`` fixture overrides this one.
+"""
 
 from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Final
+
+import pytest
+import pytest_asyncio
+
+# pytest >= 8.4 wraps every ``@pytest.fixture`` function in this class; it is how a fixture
+# named by an entry point is told apart from a provider class.
+from _pytest.fixtures import FixtureFunctionDefinition
+
+from dotevals._registry import entry_point_names, load_group
+from dotevals.errors import PluginLoadError, ProviderError
+from dotevals.providers._pool import SharedResourceProvider
+from dotevals.providers.base import ModelHandle, ModelProvider
+
+__all__ = ["GROUP", "PLUGIN_NAME", "ProviderEntry", "load_providers", "parse_model_option"]
+
+#: The entry-point group of model providers.
+GROUP: Final = "dotevals.model_providers"
+#: The name under which the plugin object holding the generated fixtures is registered.
+PLUGIN_NAME: Final = "dotevals-provider-fixtures"
+#: Marks the fixture functions made here, so a user's own fixture of the same name is told apart.
+BUILTIN_ATTR: Final = "_dotevals_builtin_fixture"
+
+_OPTION_DEST: Final = "dotevals_models"
+_SESSION: Final = "session"
+
+
+@dataclass(frozen=True)
+class ProviderEntry:
+    """A registered provider: a class to instantiate, or a fixture that returns the provider.
+
+    Attributes:
+        name: The entry point's name (``openai``).
+        factory: The ``ModelProvider`` subclass, or None for a fixture entry point.
+        fixture: The name of the fixture whose value is the provider, or None.
+    """
+
+    name: str
+    factory: type[ModelProvider] | None = None
+    fixture: str | None = None
+
+
+def _classify(name: str, obj: Any, config: pytest.Config) -> ProviderEntry:
+    """What an entry point names; a fixture's module is registered as a plugin."""
+    if inspect.isclass(obj) and issubclass(obj, ModelProvider):
+        return ProviderEntry(name, factory=obj)
+    if isinstance(obj, FixtureFunctionDefinition):
+        module = sys.modules.get(obj.__module__)
+        if isinstance(module, ModuleType) and not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module)
+        return ProviderEntry(name, fixture=obj.name)
+    raise pytest.UsageError(
+        f"entry point {name!r} in group {GROUP!r} names {obj!r}: expected a ModelProvider "
+        "subclass or a pytest fixture that returns a provider"
+    )
+
+
+def load_providers(config: pytest.Config) -> list[ProviderEntry]:
+    """Import every registered provider.
+
+    Raises:
+        pytest.UsageError: An entry point fails to import (the message names it, its
+            distribution and the error) or names something that is not a provider.
+    """
+    try:
+        loaded = load_group(GROUP)
+    except PluginLoadError as exc:
+        raise pytest.UsageError(f"dotevals could not load a model provider: {exc}") from exc
+    return [_classify(name, obj, config) for name, obj in loaded.items()]
+
+
+def parse_model_option(value: str, known: Iterable[str]) -> tuple[str, str]:
+    """Split ``PROVIDER:SPEC`` given to ``--model``.
+
+    Raises:
+        pytest.UsageError: No ``:``, an empty part, or a provider that is not registered.
+    """
+    provider, sep, spec = value.partition(":")
+    names = sorted(known)
+    if not sep or not provider or not spec:
+        raise pytest.UsageError(
+            f"--model {value!r}: expected PROVIDER:SPEC, e.g. openai:gpt-4o-mini "
+            f"(registered providers: {', '.join(names) or 'none'})"
+        )
+    if provider not in names:
+        raise pytest.UsageError(
+            f"--model {value!r}: no model provider named {provider!r}; registered providers: "
+            f"{', '.join(names) or 'none'} (entry-point group {GROUP!r})"
+        )
+    return provider, spec
+
+
+def _model_options(config: pytest.Config) -> list[str]:
+    """The ``--model`` values, in order, without duplicates."""
+    values: list[str] = config.getoption(_OPTION_DEST, None) or []
+    return list(dict.fromkeys(values))
+
+
+# --- hooks ----------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--model PROVIDER:SPEC``."""
+    group = parser.getgroup("dotevals", "dotevals evaluations")
+    group.addoption(
+        "--model",
+        action="append",
+        default=[],
+        dest=_OPTION_DEST,
+        metavar="PROVIDER:SPEC",
+        help="evaluate with this model (repeatable): evaluations taking the `model` fixture run "
+        "once per model, e.g. --model openai:gpt-4o-mini",
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Check ``--model``, import the providers and register their fixtures."""
+    names = entry_point_names(GROUP)
+    models = [parse_model_option(value, names) for value in _model_options(config)]
+    entries = load_providers(config)
+    if not config.pluginmanager.has_plugin(PLUGIN_NAME):
+        plugin = _fixture_plugin(entries, sorted({provider for provider, _ in models}))
+        config.pluginmanager.register(plugin, PLUGIN_NAME)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``model`` over the ``--model`` values where our ``model`` fixture is used."""
+    specs = _model_options(metafunc.config)
+    if not specs or "model" not in metafunc.fixturenames:
+        return
+    if _parametrized_by_user(metafunc) or not _builtin_model_in_effect(metafunc):
+        return
+    metafunc.parametrize("model", specs, indirect=True, ids=specs, scope=_SESSION)
+
+
+def _parametrized_by_user(metafunc: pytest.Metafunc) -> bool:
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        argnames = mark.args[0] if mark.args else mark.kwargs.get("argnames", ())
+        if isinstance(argnames, str):
+            argnames = [name.strip() for name in argnames.split(",")]
+        if "model" in argnames:
+            return True
+    return False
+
+
+def _builtin_model_in_effect(metafunc: pytest.Metafunc) -> bool:
+    """Whether the ``model`` fixture this item would get is ours (not a user's override)."""
+    fixturedefs = getattr(metafunc, "_arg2fixturedefs", {}).get("model")
+    if not fixturedefs:
+        return True
+    return bool(getattr(fixturedefs[-1].func, BUILTIN_ATTR, False))
+
+
+# --- the fixtures ---------------------------------------------------------------------------
+
+
+def _fixture_plugin(entries: Sequence[ProviderEntry], model_providers: Sequence[str]) -> ModuleType:
+    """A plugin module holding ``model_providers``, the ``NAME_provider`` fixtures and ``model``.
+
+    pytest reads fixtures from a plugin's attributes (a module's, or an instance's class's): a
+    module made here is the simplest holder of functions made at run time.
+    """
+    plugin = ModuleType(PLUGIN_NAME, "Fixtures of the registered dotevals model providers.")
+    fixtures = [_providers_fixture(entries), _model_fixture(model_providers, entries)]
+    fixtures += [_named_fixture(entry) for entry in entries if not _is_own(entry)]
+    for name, fixture in fixtures:
+        setattr(plugin, name, fixture)
+    return plugin
+
+
+def _is_own(entry: ProviderEntry) -> bool:
+    """Whether a 0.26-style entry point's fixture already is ``NAME_provider``."""
+    return entry.fixture == f"{entry.name}_provider"
+
+
+def _session_fixture(
+    name: str, fn: Callable[..., Any], params: Sequence[str], *, is_async: bool
+) -> tuple[str, Any]:
+    """A session fixture called ``name`` taking the fixtures ``params``."""
+    kind = inspect.Parameter.KEYWORD_ONLY
+    fn.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(param, kind) for param in params]
+    )
+    fn.__name__ = fn.__qualname__ = name
+    setattr(fn, BUILTIN_ATTR, True)
+    if is_async:
+        return name, pytest_asyncio.fixture(fn, scope=_SESSION, loop_scope=_SESSION, name=name)
+    return name, pytest.fixture(fn, scope=_SESSION, name=name)
+
+
+def _providers_fixture(entries: Sequence[ProviderEntry]) -> tuple[str, Any]:
+    """``model_providers``: every registered provider, made once; ours closed at the end."""
+    fixture_names = [entry.fixture for entry in entries if entry.fixture is not None]
+
+    async def model_providers(**fixture_values: Any) -> AsyncIterator[dict[str, Any]]:
+        """Every registered model provider, by entry-point name."""
+        made = {entry.name: _instantiate(entry) for entry in entries if entry.factory is not None}
+        providers = {
+            entry.name: made[entry.name] if entry.fixture is None else fixture_values[entry.fixture]
+            for entry in entries
+        }
+        yield providers
+        await _close_all(made.values())
+
+    return _session_fixture("model_providers", model_providers, fixture_names, is_async=True)
+
+
+def _instantiate(entry: ProviderEntry) -> ModelProvider:
+    assert entry.factory is not None
+    try:
+        return entry.factory()
+    except Exception as exc:
+        message = f"model provider {entry.name!r} could not be created: {type(exc).__name__}: {exc}"
+        raise ProviderError(message, provider=entry.name, spec="") from exc
+
+
+async def _close_all(providers: Iterable[ModelProvider]) -> None:
+    """``aclose()`` every shared-resource provider; the first error is raised after all ran."""
+    errors: list[Exception] = []
+    for provider in providers:
+        if not isinstance(provider, SharedResourceProvider):
+            continue
+        try:
+            await provider.aclose()
+        except Exception as exc:  # noqa: BLE001 - close every provider, raise the first error
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+
+
+def _named_fixture(entry: ProviderEntry) -> tuple[str, Any]:
+    """``NAME_provider``: the provider registered as ``NAME``, shared by the session."""
+    name = entry.name
+
+    def provider(model_providers: Mapping[str, Any]) -> Any:
+        return model_providers[name]
+
+    provider.__doc__ = f"The {name!r} model provider of this session (from ``model_providers``)."
+    fixture_name = f"{name}_provider"
+    return _session_fixture(fixture_name, provider, ["model_providers"], is_async=False)
+
+
+def _model_fixture(
+    provider_names: Sequence[str], entries: Sequence[ProviderEntry]
+) -> tuple[str, Any]:
+    """``model``: the model named by ``--model``, set up once per session and shared."""
+    registered = sorted(entry.name for entry in entries)
+    params = ["request", *(f"{name}_provider" for name in provider_names)]
+
+    async def model(request: pytest.FixtureRequest, **providers: Any) -> AsyncIterator[Any]:
+        """The model given by ``--model PROVIDER:SPEC`` (one run per model)."""
+        value = getattr(request, "param", None)
+        if value is None:
+            pytest.fail(_no_model_message(registered), pytrace=False)
+        name, spec = parse_model_option(value, registered)
+        provider = providers.get(f"{name}_provider")
+        if provider is None:  # parametrized by hand: the provider was not named by --model
+            provider = request.getfixturevalue(f"{name}_provider")
+        handle = await _setup(provider, name, spec)
+        try:
+            yield handle.model
+        finally:
+            await handle.teardown()
+
+    return _session_fixture("model", model, params, is_async=True)
+
+
+def _no_model_message(registered: Sequence[str]) -> str:
+    return (
+        "this evaluation takes the `model` fixture but no model was given: pass "
+        "--model PROVIDER:SPEC (e.g. --model openai:gpt-4o-mini; registered providers: "
+        f"{', '.join(registered) or 'none'}), or define your own `model` fixture"
+    )
+
+
+async def _setup(provider: Any, name: str, spec: str) -> ModelHandle:
+    """``provider.setup(spec)``; a failure becomes a ProviderError naming both."""
+    try:
+        handle: ModelHandle = await provider.setup(spec)
+    except ProviderError:
+        raise
+    except Exception as exc:
+        message = f"model provider {name!r} failed to set up {spec!r}: {type(exc).__name__}: {exc}"
+        raise ProviderError(message, provider=name, spec=spec) from exc
+    return handle

@@ -1,0 +1,194 @@
+"""End to end: retries, fail-fast, adaptive concurrency and the response cache.
+
+Every test runs an async ``@foreach`` evaluation on the real engine with a client from
+``make_client`` that talks HTTP to the test server (``python -m dotevals.testing``) in a
+subprocess. The client is made and closed inside the test's event loop (``run_async``), so
+its connections never outlive the loop that opened them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dotevals
+from dotevals import cache as dcache
+from dotevals.api import Results
+from dotevals.cache import CacheWarning
+from dotevals.providers._client import make_client
+from dotevals.testing import ServerProcess
+
+ROWS = [(f"What is {a} + {a + 1}?", str(2 * a + 1)) for a in range(1, 41)]
+
+
+@dotevals.foreach("prompt,expected", ROWS)
+async def sums(prompt: str, expected: str, client: Any) -> bool:
+    """Ask the server a sum; the row passes when the answer is right."""
+    reply = await client.chat.completions.create(
+        model=client.model, messages=[{"role": "user", "content": prompt}]
+    )
+    return bool(reply.choices[0].message.content == expected)
+
+
+async def run_rows(
+    fn: Any,
+    server: ServerProcess,
+    storage: Path,
+    experiment: str,
+    *,
+    model: str = "m",
+    api_key: str = "x",
+) -> Results:
+    """Run ``fn`` against ``server`` with a fresh client, closed afterwards."""
+    client = make_client(model, base_url=server.base_url, api_key=api_key)
+    try:
+        return await dotevals.run_async(
+            fn, experiment=experiment, storage=f"json://{storage}", progress=False, client=client
+        )
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def no_cache() -> Iterator[None]:
+    """Make sure no process-wide cache leaks into or out of a test."""
+    dcache.configure(None)
+    yield
+    dcache.configure(None)
+
+
+pytestmark = pytest.mark.usefixtures("no_cache")
+
+
+# -- retries -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after"),
+    [(429, 0.01), (429, None), (500, 0.01), (503, None)],
+    ids=["429-retry-after", "429-backoff", "500", "503"],
+)
+async def test_transient_errors_are_retried_until_every_row_passes(
+    tmp_path: Path, status: int, retry_after: float | None
+) -> None:
+    with ServerProcess(error_rate=0.1, error_status=status, retry_after=retry_after) as server:
+        results = await run_rows(sums, server, tmp_path, "retried")
+        stats = server.stats()
+
+    assert results.report.errors == 0
+    assert results.report.failure is None
+    assert len(results) == len(ROWS)
+    attempts = [record.attempts for record in results]
+    assert all(a >= 1 for a in attempts)
+    assert any(a > 1 for a in attempts)
+    assert stats["errors_injected"] > 0
+    # every injected error cost exactly one more attempt of some row, and nothing else
+    assert sum(attempts) == stats["requests"]
+    assert sum(a - 1 for a in attempts) == stats["errors_injected"]
+
+
+async def test_a_401_is_not_retried_and_the_run_stops_early(tmp_path: Path) -> None:
+    many = [(f"What is {a} + 1?", str(a + 1)) for a in range(200)]
+
+    @dotevals.foreach("prompt,expected", many)
+    async def keyed(prompt: str, expected: str, client: Any) -> bool:
+        reply = await client.chat.completions.create(
+            model=client.model, messages=[{"role": "user", "content": prompt}]
+        )
+        return bool(reply.choices[0].message.content == expected)
+
+    with ServerProcess(api_key="right-key") as server:
+        results = await run_rows(keyed, server, tmp_path, "unauthorized", api_key="wrong-key")
+        stats = server.stats()
+
+    report = results.report
+    assert report.failure is not None
+    assert "AuthenticationError" in report.failure
+    assert 10 <= len(results) < len(many)
+    assert all(record.attempts == 1 for record in results)
+    assert all(record.error is not None for record in results)
+    assert stats["requests"] == len(results)
+
+
+# -- concurrency -----------------------------------------------------------------------------
+
+
+async def test_adaptive_concurrency_grows_past_its_start(tmp_path: Path) -> None:
+    rows = [(f"What is {a} * 2?", str(2 * a)) for a in range(600)]
+
+    @dotevals.foreach("prompt,expected", rows)
+    async def doubles(prompt: str, expected: str, client: Any) -> bool:
+        reply = await client.chat.completions.create(
+            model=client.model, messages=[{"role": "user", "content": prompt}]
+        )
+        return bool(reply.choices[0].message.content == expected)
+
+    with ServerProcess(latency=0.05) as server:
+        results = await run_rows(doubles, server, tmp_path, "adaptive")
+        stats = server.stats()
+
+    assert results.report.errors == 0
+    history = results.report.concurrency
+    assert history[0][1] == 16
+    assert max(limit for _, limit in history) > 16
+    assert all(1 <= limit <= 256 for _, limit in history)
+    assert stats["max_in_flight"] > 16
+
+
+# -- the response cache -----------------------------------------------------------------------
+
+
+async def test_a_second_run_is_answered_from_the_cache(tmp_path: Path) -> None:
+    cache = dcache.configure(tmp_path / "c.sqlite")
+    assert cache is not None
+    with ServerProcess() as server:
+        first = await run_rows(sums, server, tmp_path, "first")
+        assert server.stats()["requests"] == len(ROWS)
+        assert dcache.stats()["misses"] == len(ROWS)
+        assert dcache.stats()["hits"] == 0
+
+        server.reset_stats()
+        second = await run_rows(sums, server, tmp_path, "second")
+        assert server.stats()["requests"] == 0
+        assert dcache.stats()["hits"] == len(ROWS)
+
+        third = await run_rows(sums, server, tmp_path, "other-model", model="another-model")
+        assert server.stats()["requests"] == len(ROWS)
+        assert dcache.stats()["hits"] == len(ROWS)
+        assert dcache.stats()["misses"] == 2 * len(ROWS)
+
+    assert second.summary() == first.summary() == third.summary()
+    assert [r.scores for r in second] == [r.scores for r in first]
+    assert len(cache) == 2 * len(ROWS)
+
+
+async def test_errors_are_never_cached(tmp_path: Path) -> None:
+    dcache.configure(tmp_path / "c.sqlite")
+    with ServerProcess(error_rate=0.1, retry_after=0.01) as server:
+        await run_rows(sums, server, tmp_path, "first")
+        injected = server.stats()["errors_injected"]
+        server.reset_stats()
+        again = await run_rows(sums, server, tmp_path, "second")
+        assert server.stats()["requests"] == 0
+
+    assert injected > 0
+    assert again.report.errors == 0
+    assert dcache.stats()["writes"] == len(ROWS)
+
+
+async def test_a_corrupt_cache_file_warns_and_the_run_completes(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    path.write_bytes(b"this is not a SQLite database, just garbage " * 100)
+    with pytest.warns(CacheWarning, match=r"c\.sqlite.*Delete the file"):
+        assert dcache.configure(path) is None
+    assert dcache.active() is None
+
+    with ServerProcess() as server:
+        results = await run_rows(sums, server, tmp_path, "uncached")
+        assert server.stats()["requests"] == len(ROWS)
+
+    assert results.report.errors == 0
+    assert len(results) == len(ROWS)

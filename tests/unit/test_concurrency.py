@@ -1,0 +1,297 @@
+"""Concurrency strategies, driven with a fake clock: no sleeping, no wall-clock bounds."""
+
+from __future__ import annotations
+
+import pytest
+
+from dotevals.concurrency import (
+    DEFAULT_MAX_CONCURRENCY,
+    Adaptive,
+    ConcurrencyStrategy,
+    Fixed,
+    Sequential,
+    resolve_strategy,
+)
+from dotevals.errors import ConfigurationError
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def window(strategy: Adaptive, latency: float) -> None:
+    """Complete one full window of successes at ``latency`` seconds each."""
+    for _ in range(max(strategy.min_window, strategy.limit)):
+        strategy.on_success(latency)
+
+
+# -- Fixed and Sequential ------------------------------------------------------------------------
+
+
+def test_fixed_never_changes() -> None:
+    fixed = Fixed(8)
+    fixed.on_success(0.1)
+    fixed.on_throttle()
+    fixed.on_error()
+    assert fixed.limit == 8
+    assert fixed.history() == [(0.0, 8)]
+
+
+def test_sequential_is_one_at_a_time() -> None:
+    assert Sequential().limit == 1
+
+
+@pytest.mark.parametrize("n", [0, -3])
+def test_fixed_rejects_limits_below_one(n: int) -> None:
+    with pytest.raises(ConfigurationError, match="concurrency must be >= 1"):
+        Fixed(n)
+
+
+@pytest.mark.parametrize("strategy", [Fixed(2), Sequential(), Adaptive()])
+def test_every_strategy_meets_the_protocol(strategy: ConcurrencyStrategy) -> None:
+    assert isinstance(strategy, ConcurrencyStrategy)
+
+
+# -- Adaptive: growth ------------------------------------------------------------------------
+
+
+def test_adaptive_starts_at_16(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    assert adaptive.limit == 16
+    assert adaptive.history() == [(0.0, 16)]
+
+
+def test_adaptive_doubles_per_window_while_latency_holds(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    limits = []
+    for _ in range(6):
+        window(adaptive, 0.2)
+        limits.append(adaptive.limit)
+    assert limits == [32, 64, 128, 256, 256, 256]
+
+
+def test_adaptive_waits_for_a_full_window(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    for _ in range(15):
+        adaptive.on_success(0.2)
+    assert adaptive.limit == 16
+    adaptive.on_success(0.2)
+    assert adaptive.limit == 32
+
+
+def test_adaptive_keeps_growing_when_latency_stays_within_twice_the_best(
+    clock: FakeClock,
+) -> None:
+    adaptive = Adaptive(clock=clock)
+    window(adaptive, 0.2)
+    window(adaptive, 0.35)
+    assert adaptive.limit == 64
+
+
+def test_adaptive_holds_when_latency_doubles_but_throughput_still_rises(
+    clock: FakeClock,
+) -> None:
+    adaptive = Adaptive(clock=clock)
+    window(adaptive, 0.2)  # 16 -> 32
+    window(adaptive, 0.5)  # 2.5x the best latency at twice the limit: hold
+    assert adaptive.limit == 32
+    window(adaptive, 0.5)
+    assert adaptive.limit == 32
+
+
+def test_adaptive_shrinks_when_a_bigger_limit_only_queues(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    window(adaptive, 0.1)  # 16 at 160/s -> 32
+    window(adaptive, 0.1)  # 32 at 320/s -> 64
+    window(adaptive, 1.0)  # 64 at 64/s: far below the best, reached at 32
+    assert adaptive.limit == 48
+    window(adaptive, 1.0)
+    assert adaptive.limit == 36
+    window(adaptive, 1.0)
+    assert adaptive.limit == 32  # not below the limit of the best throughput
+
+
+def test_adaptive_median_ignores_a_few_slow_calls(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    for i in range(16):
+        adaptive.on_success(5.0 if i < 3 else 0.2)
+    assert adaptive.limit == 32
+
+
+def test_adaptive_never_exceeds_its_maximum(clock: FakeClock) -> None:
+    adaptive = Adaptive(maximum=40, clock=clock)
+    for _ in range(5):
+        window(adaptive, 0.1)
+    assert adaptive.limit == 40
+
+
+def test_adaptive_clamps_its_start(clock: FakeClock) -> None:
+    assert Adaptive(maximum=4, clock=clock).limit == 4
+    assert Adaptive(initial=0, clock=clock).limit == 1
+    assert Adaptive(initial=2, minimum=5, clock=clock).limit == 5
+    assert Adaptive(maximum=0, clock=clock).limit == 1
+
+
+def test_adaptive_grows_with_zero_latency(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    window(adaptive, 0.0)
+    window(adaptive, 0.0005)
+    assert adaptive.limit == 64
+
+
+# -- Adaptive: throttling and errors ------------------------------------------------------------
+
+
+def test_a_throttle_halves_the_limit(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    adaptive.on_throttle()
+    assert adaptive.limit == 8
+
+
+def test_a_burst_of_throttles_cuts_once_per_cooldown(clock: FakeClock) -> None:
+    adaptive = Adaptive(initial=64, cooldown=2.0, clock=clock)
+    for _ in range(20):
+        adaptive.on_throttle()
+    assert adaptive.limit == 32
+    clock.advance(1.0)
+    adaptive.on_throttle()
+    assert adaptive.limit == 32
+    clock.advance(1.0)
+    adaptive.on_throttle()
+    assert adaptive.limit == 16
+
+
+def test_steady_throttling_reaches_the_floor_and_stays(clock: FakeClock) -> None:
+    adaptive = Adaptive(cooldown=1.0, clock=clock)
+    for _ in range(20):
+        adaptive.on_throttle()
+        clock.advance(1.0)
+    assert adaptive.limit == 1
+    adaptive = Adaptive(minimum=3, cooldown=1.0, clock=clock)
+    for _ in range(20):
+        adaptive.on_throttle()
+        clock.advance(1.0)
+    assert adaptive.limit == 3
+
+
+def test_no_growth_during_the_cooldown_then_slower_growth(clock: FakeClock) -> None:
+    adaptive = Adaptive(initial=32, cooldown=2.0, clock=clock)
+    adaptive.on_throttle()
+    assert adaptive.limit == 16
+    for _ in range(5):
+        window(adaptive, 0.1)
+    assert adaptive.limit == 16  # successes inside the cooldown do not count
+    clock.advance(2.0)
+    window(adaptive, 0.1)
+    assert adaptive.limit == 20  # x1.25 after a throttle
+
+
+def test_a_throttle_discards_the_window(clock: FakeClock) -> None:
+    adaptive = Adaptive(cooldown=1.0, clock=clock)
+    for _ in range(7):
+        adaptive.on_success(0.1)
+    adaptive.on_throttle()
+    clock.advance(1.0)
+    for _ in range(7):
+        adaptive.on_success(0.1)
+    assert adaptive.limit == 8  # 7 successes: not yet a window of 8
+
+
+def test_an_error_discards_the_window_without_cutting(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    for _ in range(15):
+        adaptive.on_success(0.1)
+    adaptive.on_error()
+    assert adaptive.limit == 16
+    adaptive.on_success(0.1)
+    assert adaptive.limit == 16
+    window(adaptive, 0.1)
+    assert adaptive.limit == 32
+
+
+def test_history_records_each_change_with_its_time(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    clock.advance(1.5)
+    window(adaptive, 0.1)
+    clock.advance(0.25)
+    adaptive.on_throttle()
+    adaptive.on_throttle()  # no change: not recorded
+    assert adaptive.history() == [(0.0, 16), (1.5, 32), (1.75, 16)]
+
+
+def test_history_is_bounded(clock: FakeClock) -> None:
+    adaptive = Adaptive(initial=2, maximum=4, cooldown=0.0, clock=clock)
+    for _ in range(3000):
+        window(adaptive, 0.1)
+        adaptive.on_throttle()
+        clock.advance(0.01)
+    history = adaptive.history()
+    assert len(history) <= 1000
+    assert history[0] == (0.0, 2)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"growth": 1.0}, {"slow_growth": 0.5}, {"cut": 1.0}, {"cut": 0.0}, {"latency_tolerance": 0.5}],
+)
+def test_adaptive_rejects_nonsense_factors(bad: dict[str, float]) -> None:
+    with pytest.raises(ConfigurationError):
+        Adaptive(**bad)  # type: ignore[arg-type]
+
+
+# -- resolve_strategy ---------------------------------------------------------------------------
+
+
+def test_async_evaluations_default_to_adaptive_up_to_the_maximum() -> None:
+    strategy = resolve_strategy(None, is_async=True, max_concurrency=64)
+    assert isinstance(strategy, Adaptive)
+    assert strategy.maximum == 64
+    assert strategy.limit == 16
+    default = resolve_strategy(None, is_async=True)
+    assert isinstance(default, Adaptive)
+    assert default.maximum == DEFAULT_MAX_CONCURRENCY == 256
+
+
+def test_sync_evaluations_default_to_sequential() -> None:
+    assert isinstance(resolve_strategy(None, is_async=False), Sequential)
+
+
+@pytest.mark.parametrize(("value", "limit"), [(8, 8), ("8", 8), (" 12 ", 12), (1000, 256)])
+def test_numbers_give_a_fixed_limit_capped_at_the_maximum(value: int | str, limit: int) -> None:
+    strategy = resolve_strategy(value, is_async=True)
+    assert isinstance(strategy, Fixed)
+    assert strategy.limit == limit
+
+
+@pytest.mark.parametrize("name", ["adaptive", "Adaptive", "auto"])
+def test_adaptive_by_name(name: str) -> None:
+    assert isinstance(resolve_strategy(name, is_async=False), Adaptive)
+
+
+def test_sequential_by_name() -> None:
+    assert isinstance(resolve_strategy("sequential", is_async=True), Sequential)
+
+
+def test_a_strategy_is_used_as_is() -> None:
+    strategy = Fixed(3)
+    assert resolve_strategy(strategy, is_async=True) is strategy
+
+
+@pytest.mark.parametrize("value", ["fast", "", True, 2.5, 0, "0", -1])
+def test_unknown_values_are_configuration_errors(value: object) -> None:
+    with pytest.raises(ConfigurationError):
+        resolve_strategy(value, is_async=True)  # type: ignore[arg-type]
