@@ -105,16 +105,28 @@ class _Moments:
         self.mean += d / self.n
         self.m2 += d * (x - self.mean)
 
-    def value(self, extra_zeros: int = 0) -> MetricValue:
-        """The mean and its standard error, with ``extra_zeros`` more values of 0."""
+    def value(self, extra_zeros: int = 0, proportion: bool = False) -> MetricValue:
+        """The mean and its standard error, with ``extra_zeros`` more values of 0.
+
+        For a proportion (accuracy) the interval is Wilson's, which stays within [0, 1].
+        """
         n = self.n + extra_zeros
         if n == 0:
             return MetricValue(0.0, math.nan, 0)
         m = self.mean * self.n / n
+        low, high = _wilson(m, n) if proportion else (None, None)
         if n < 2:
-            return MetricValue(m, math.nan, n)
+            return MetricValue(m, math.nan, n, low, high)
         m2 = self.m2 + self.mean**2 * self.n * extra_zeros / n
-        return MetricValue(m, math.sqrt(max(m2, 0.0) / (n - 1) / n), n)
+        return MetricValue(m, math.sqrt(max(m2, 0.0) / (n - 1) / n), n, low, high)
+
+
+def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``p`` over ``n`` trials."""
+    denominator = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return (max(0.0, center - half), min(1.0, center + half))
 
 
 class RunningMetrics:
@@ -163,7 +175,7 @@ class RunningMetrics:
         extra = self.errors if with_errors else 0
         out: dict[str, dict[str, MetricValue]] = {}
         for (score, m_name), moments in self._moments.items():
-            out.setdefault(score, {})[m_name] = moments.value(extra)
+            out.setdefault(score, {})[m_name] = moments.value(extra, m_name == "accuracy")
         for (score, m_name), (obj, values) in self._values.items():
             if obj is None:
                 continue

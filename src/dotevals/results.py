@@ -146,15 +146,23 @@ class Record:
 
 @dataclass(frozen=True)
 class MetricValue:
-    """An aggregate with its 95% confidence interval (``nan`` bounds when unknown)."""
+    """An aggregate with its 95% confidence interval (``nan`` bounds when unknown).
+
+    The interval is the normal approximation ``value ± 1.96 * stderr`` unless explicit bounds
+    are given (accuracy uses the Wilson score interval, which stays within [0, 1]).
+    """
 
     value: float
     stderr: float = math.nan
     count: int = 0
+    ci_low: float | None = None
+    ci_high: float | None = None
 
     @property
     def ci95(self) -> tuple[float, float]:
-        """The 95% confidence interval, normal approximation."""
+        """The 95% confidence interval."""
+        if self.ci_low is not None and self.ci_high is not None:
+            return (self.ci_low, self.ci_high)
         half = 1.96 * self.stderr
         return (self.value - half, self.value + half)
 
@@ -171,7 +179,8 @@ class MetricValue:
 
 
 def format_metric(value: MetricValue) -> str:
-    """``0.750 ± 0.042`` style text of a metric value."""
-    if math.isnan(value.stderr):
+    """``0.750 [0.702, 0.793]``: a metric value and its 95% confidence interval."""
+    low, high = value.ci95
+    if math.isnan(low) or math.isnan(high):
         return f"{value.value:.3f}"
-    return f"{value.value:.3f} ± {1.96 * value.stderr:.3f}"
+    return f"{value.value:.3f} [{low:.3f}, {high:.3f}]"

@@ -80,10 +80,11 @@ def run(store: Storage | str, *args: str, input: str | None = None) -> Result:
 
 
 def _ci(values: list[float]) -> tuple[float, float, float]:
-    """Mean and normal-approximation 95% CI, computed independently of dotevals."""
-    mean = statistics.fmean(values)
-    half = 1.96 * statistics.stdev(values) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
+    """Accuracy and its Wilson 95% interval, computed independently of dotevals."""
+    n, p, z = len(values), statistics.fmean(values), 1.96
+    center = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return p, center - half, center + half
 
 
 WITH_ERRORS = _ci([1.0] * 6 + [0.0] * 4)
@@ -174,13 +175,14 @@ def test_show_json_has_the_same_figures(store: Storage) -> None:
     assert "records" not in math_eval
 
 
-def test_show_json_single_value_has_null_interval(store: Storage) -> None:
+def test_show_json_single_value_has_no_stderr_but_a_wilson_interval(store: Storage) -> None:
     write(store, "exp", "e", [_ok(0, True)])
     document = json.loads(run(store, "show", "exp", "--json").output)
     figures = document["evaluations"][0]["metrics"][0]["with_errors"]
     assert figures["value"] == 1.0
     assert figures["stderr"] is None
-    assert figures["ci_low"] is None
+    assert figures["ci_low"] == pytest.approx(_ci([1.0])[1])
+    assert figures["ci_high"] == 1.0
 
 
 def test_show_errors_lists_errored_rows(store: Storage) -> None:

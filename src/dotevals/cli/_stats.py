@@ -150,7 +150,14 @@ def _stored_value(
     if number is None:
         return None
     error, n = _number(stderr), _number(count)
-    return MetricValue(number, math.nan if error is None else error, 0 if n is None else int(n))
+    low, high = (
+        (_number(raw.get(k)) for k in ("ci_low", "ci_high"))
+        if isinstance(raw, dict)
+        else (None, None)
+    )
+    return MetricValue(
+        number, math.nan if error is None else error, 0 if n is None else int(n), low, high
+    )
 
 
 def _number(value: Any) -> float | None:

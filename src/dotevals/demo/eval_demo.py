@@ -25,9 +25,9 @@ capitals = [
 ]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def model(local_provider: Any) -> AsyncIterator[Any]:
-    """The local model, set up through its provider, torn down after the evaluation."""
+    """The local model: one server for every evaluation, stopped at the end of the session."""
     handle = await local_provider.setup("dotevals-test")
     yield handle.model
     await handle.teardown()
