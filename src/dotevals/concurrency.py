@@ -103,10 +103,13 @@ class Adaptive:
       (not below the limit of the best throughput);
     * otherwise the limit holds: calls are slower but more of them complete per second.
 
-    A throttle (HTTP 429, an overloaded server) cuts the limit by ``cut`` (x0.5) at most once
-    per ``cooldown`` seconds, since a burst of in-flight calls is answered 429 together, and
-    stops growth until ``cooldown`` seconds pass without one. Another transient error
-    discards the current window. The limit stays within ``[minimum, maximum]``.
+    Throttles (HTTP 429, an overloaded server) are judged by their share of the calls in the
+    current window, so that a background rate of throttling (a shared API key, a provider
+    shedding load at random) does not collapse the limit: above ``throttle_tolerance`` (20%)
+    the limit is cut by ``cut`` (x0.5), at most once per ``cooldown`` seconds, since a burst of
+    in-flight calls is answered 429 together; any throttling above a quarter of that share
+    stops growth for the window. Another transient error discards the current window. The
+    limit stays within ``[minimum, maximum]``.
 
     Args:
         initial: the limit to start with.
@@ -117,6 +120,8 @@ class Adaptive:
         slow_growth: the growth factor after a throttle.
         cut: the factor applied on a throttle.
         latency_tolerance: how many times the best median latency still counts as "holds".
+        throttle_tolerance: the share of throttled calls in a window above which the limit is
+            cut.
         min_window: the fewest successes a growth decision is based on.
         clock: the monotonic clock (tests pass a fake one).
     """
@@ -132,6 +137,7 @@ class Adaptive:
         slow_growth: float = 1.25,
         cut: float = 0.5,
         latency_tolerance: float = 2.0,
+        throttle_tolerance: float = 0.2,
         min_window: int = 8,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -146,6 +152,8 @@ class Adaptive:
         self.slow_growth = slow_growth
         self.cut = cut
         self.latency_tolerance = latency_tolerance
+        self.throttle_tolerance = throttle_tolerance
+        self._throttles = 0
         self.min_window = max(1, min_window)
         self._clock = clock
         self._start = clock()
@@ -186,25 +194,35 @@ class Adaptive:
         if self._clock() < self._quiet_from:
             return
         self._window.append(max(0.0, latency))
-        if len(self._window) < max(self.min_window, self._limit):
+        if len(self._window) < self._window_size():
             return
         p50 = statistics.median(self._window)
+        throttled = self._throttles / (len(self._window) + self._throttles)
         self._window.clear()
+        self._throttles = 0
         best = self._best = p50 if self._best is None else min(self._best, p50)
         rate = self._limit / (p50 + _LATENCY_SLACK)  # calls per second, by Little's law
         if rate > self._best_rate:
             self._best_rate, self._best_rate_limit = rate, self._limit
+        if throttled > self.throttle_tolerance / 4:
+            return  # throttled now and then: hold
         if p50 <= self.latency_tolerance * best + _LATENCY_SLACK:
             factor = self.slow_growth if self._throttled else self.growth
             self._set(max(self._limit + 1, int(self._limit * factor)))
         elif rate < 0.75 * self._best_rate and self._limit > self._best_rate_limit:
             self._set(max(self._best_rate_limit, (self._limit * 3) // 4))
 
+    def _window_size(self) -> int:
+        return max(self.min_window, self._limit)
+
     def on_throttle(self) -> None:
-        """Cut the limit (at most once per cooldown) and hold off growth for the cooldown."""
+        """Count a throttle; cut the limit (at most once per cooldown) when they are many."""
         now = self._clock()
         self._throttled = True
-        self._window.clear()
+        self._throttles += 1
+        if self._throttles <= self.throttle_tolerance * self._window_size():
+            return
+        self._throttles = 0
         self._quiet_from = now + self.cooldown
         if now - self._last_cut >= self.cooldown:
             self._last_cut = now

@@ -244,28 +244,36 @@ def _never_called() -> None:
 class RetryPolicy:
     """Retry transient errors up to ``max_retries`` times with exponential backoff and jitter.
 
-    The n-th retry waits ``min(maximum, initial * 2 ** (n - 1) + uniform(0, jitter))``
-    seconds, or what the server asked for (``Retry-After``), capped at ``maximum``.
+    The n-th retry waits ``uniform(0, min(maximum, initial * 2 ** (n - 1)))`` seconds ("full
+    jitter", which spreads retries out and keeps the tail short), or, when ``jitter`` is given,
+    ``min(maximum, initial * 2 ** (n - 1)) + uniform(0, jitter)``; or what the server asked for
+    (``Retry-After``), capped at ``maximum``.
 
     Attributes:
         max_retries: retries after the first attempt (0 disables retrying).
         initial: the first wait, in seconds, before jitter.
         maximum: the cap on any wait, in seconds.
-        jitter: at most this many random seconds added to each exponential wait.
+        jitter: at most this many random seconds added to each exponential wait; None for
+            full jitter.
     """
 
     max_retries: int = 3
     initial: float = 0.5
     maximum: float = 30.0
-    jitter: float = 0.5
+    jitter: float | None = None
     _retrying: tenacity.Retrying = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        backoff = tenacity.wait_exponential(multiplier=self.initial, max=self.maximum)
+        backoff: tenacity.wait.wait_base
+        if self.jitter is None:
+            backoff = tenacity.wait_random_exponential(multiplier=self.initial, max=self.maximum)
+        else:
+            backoff = tenacity.wait_exponential(multiplier=self.initial, max=self.maximum)
+            backoff = backoff + tenacity.wait_random(0, self.jitter)
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(max(0, self.max_retries) + 1),
             retry=tenacity.retry_if_exception(is_transient),
-            wait=_WaitRetryAfter(backoff + tenacity.wait_random(0, self.jitter)),
+            wait=_WaitRetryAfter(backoff),
         )
         object.__setattr__(self, "_retrying", retrying)
 

@@ -156,41 +156,58 @@ def test_adaptive_grows_with_zero_latency(clock: FakeClock) -> None:
 # -- Adaptive: throttling and errors ------------------------------------------------------------
 
 
-def test_a_throttle_halves_the_limit(clock: FakeClock) -> None:
-    adaptive = Adaptive(clock=clock)
+def burst(adaptive: Adaptive, n: int) -> None:
+    for _ in range(n):
+        adaptive.on_throttle()
+
+
+def test_a_burst_of_throttles_halves_the_limit(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)  # window of 16 calls: more than 3.2 throttles cut
+    burst(adaptive, 3)
+    assert adaptive.limit == 16
     adaptive.on_throttle()
     assert adaptive.limit == 8
 
 
 def test_a_burst_of_throttles_cuts_once_per_cooldown(clock: FakeClock) -> None:
     adaptive = Adaptive(initial=64, cooldown=2.0, clock=clock)
-    for _ in range(20):
-        adaptive.on_throttle()
+    burst(adaptive, 20)
     assert adaptive.limit == 32
     clock.advance(1.0)
-    adaptive.on_throttle()
+    burst(adaptive, 20)
     assert adaptive.limit == 32
     clock.advance(1.0)
-    adaptive.on_throttle()
+    burst(adaptive, 7)
     assert adaptive.limit == 16
 
 
 def test_steady_throttling_reaches_the_floor_and_stays(clock: FakeClock) -> None:
     adaptive = Adaptive(cooldown=1.0, clock=clock)
     for _ in range(20):
-        adaptive.on_throttle()
+        burst(adaptive, 20)
         clock.advance(1.0)
     assert adaptive.limit == 1
     adaptive = Adaptive(minimum=3, cooldown=1.0, clock=clock)
     for _ in range(20):
-        adaptive.on_throttle()
+        burst(adaptive, 20)
         clock.advance(1.0)
     assert adaptive.limit == 3
 
 
+def test_occasional_throttling_holds_the_limit(clock: FakeClock) -> None:
+    adaptive = Adaptive(cooldown=1.0, clock=clock)
+    for _ in range(10):
+        burst(adaptive, 2)  # about one call in nine throttled: hold, neither grow nor cut
+        window(adaptive, 0.1)
+        clock.advance(1.0)
+    assert adaptive.limit == 16
+    window(adaptive, 0.1)
+    assert adaptive.limit == 20  # a clean window: grows again, slowly after throttling
+
+
 def test_no_growth_during_the_cooldown_then_slower_growth(clock: FakeClock) -> None:
     adaptive = Adaptive(initial=32, cooldown=2.0, clock=clock)
-    adaptive.on_throttle()
+    burst(adaptive, 7)
     assert adaptive.limit == 16
     for _ in range(5):
         window(adaptive, 0.1)
@@ -198,17 +215,6 @@ def test_no_growth_during_the_cooldown_then_slower_growth(clock: FakeClock) -> N
     clock.advance(2.0)
     window(adaptive, 0.1)
     assert adaptive.limit == 20  # x1.25 after a throttle
-
-
-def test_a_throttle_discards_the_window(clock: FakeClock) -> None:
-    adaptive = Adaptive(cooldown=1.0, clock=clock)
-    for _ in range(7):
-        adaptive.on_success(0.1)
-    adaptive.on_throttle()
-    clock.advance(1.0)
-    for _ in range(7):
-        adaptive.on_success(0.1)
-    assert adaptive.limit == 8  # 7 successes: not yet a window of 8
 
 
 def test_an_error_discards_the_window_without_cutting(clock: FakeClock) -> None:
@@ -228,7 +234,7 @@ def test_history_records_each_change_with_its_time(clock: FakeClock) -> None:
     clock.advance(1.5)
     window(adaptive, 0.1)
     clock.advance(0.25)
-    adaptive.on_throttle()
+    burst(adaptive, 7)
     adaptive.on_throttle()  # no change: not recorded
     assert adaptive.history() == [(0.0, 16), (1.5, 32), (1.75, 16)]
 
@@ -237,7 +243,7 @@ def test_history_is_bounded(clock: FakeClock) -> None:
     adaptive = Adaptive(initial=2, maximum=4, cooldown=0.0, clock=clock)
     for _ in range(3000):
         window(adaptive, 0.1)
-        adaptive.on_throttle()
+        burst(adaptive, 9)
         clock.advance(0.01)
     history = adaptive.history()
     assert len(history) <= 1000
