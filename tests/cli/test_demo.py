@@ -1,0 +1,45 @@
+"""``dotevals demo`` end to end: local server, pytest, stored results, nothing left running."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+
+def _servers() -> set[int]:
+    found = set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if any("dotevals.testing" in part for part in cmdline):
+            found.add(proc.info["pid"])
+    return found
+
+
+def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path: Path) -> None:
+    before = _servers()
+    done = subprocess.run(
+        [sys.executable, "-m", "dotevals.cli", "demo", "--experiment", "demo1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+    assert "numeric_match.accuracy" in done.stdout
+    assert "dotevals show demo1" in done.stdout
+    stored = sorted(p.name for p in (tmp_path / ".dotevals" / "demo1").iterdir())
+    assert stored == ["eval_arithmetic.jsonl", "eval_capitals.jsonl"]
+    assert _servers() <= before
+    shown = subprocess.run(
+        [sys.executable, "-m", "dotevals.cli", "show", "demo1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0
+    assert "eval_capitals: 5 rows, 0 errors" in shown.stdout
