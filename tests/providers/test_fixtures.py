@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +25,6 @@ async def eval_math(question, answer, model):
     )
     return response.choices[0].message.content == answer
 """
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with ServerProcess() as process:
-        yield process
-
-
-@pytest.fixture
-def openai_env(monkeypatch: pytest.MonkeyPatch, server: ServerProcess) -> ServerProcess:
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    return server
 
 
 #: Plugins this session does not need: hypothesis re-imports itself in every in-process run.

@@ -12,7 +12,6 @@ import json
 import socket
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -195,19 +194,6 @@ async def eval_models(prompt, model_client):
 # --------------------------------------------------------------------------- helpers
 
 QUIET = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerProcess]:
-    with ServerProcess() as process:
-        yield process
-
-
-@pytest.fixture
-def openai_env(monkeypatch: pytest.MonkeyPatch, server: ServerProcess) -> ServerProcess:
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    return server
 
 
 def stored_rows(root: Path, experiment: str, evaluation: str) -> dict[int, dict[str, Any]]:

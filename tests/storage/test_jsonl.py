@@ -125,27 +125,6 @@ def test_names_starting_with_a_dot_are_listed(store: JSONLStorage) -> None:
     assert store.list_experiments() == ["../up", "exp"]
 
 
-@pytest.mark.parametrize("name", ["", ".", ".."])
-def test_names_that_would_escape_are_refused(store: JSONLStorage, name: str) -> None:
-    with pytest.raises(ConfigurationError, match="invalid experiment name"):
-        store.open_writer(name, "ev", HEADER)
-    with pytest.raises(ConfigurationError, match="invalid evaluation name"):
-        store.open_writer("exp", name, HEADER)
-
-
-class _Opaque:
-    def __repr__(self) -> str:
-        return "<opaque thing>"
-
-
-def test_non_json_value_stored_as_repr(store: JSONLStorage) -> None:
-    writer = store.open_writer("exp", "ev", HEADER)
-    with pytest.warns(StoreWarning, match="not JSON: stored as repr"):
-        writer.append(Record(item_id=0, dataset_row={"x": _Opaque()}))
-    writer.close()
-    assert store.load("exp", "ev").records[0].dataset_row == {"x": "<opaque thing>"}
-
-
 def test_rename_delete_list_mtime(store: JSONLStorage) -> None:
     assert store.list_experiments() == []
     _append(store, [_record(0)])

@@ -142,27 +142,6 @@ def test_names_are_kept_verbatim(store: SQLiteStorage) -> None:
     ]
 
 
-@pytest.mark.parametrize("name", ["", ".", ".."])
-def test_invalid_names_are_refused(store: SQLiteStorage, name: str) -> None:
-    with pytest.raises(ConfigurationError, match="invalid experiment name"):
-        store.open_writer(name, "ev", HEADER)
-    with pytest.raises(ConfigurationError, match="invalid evaluation name"):
-        store.open_writer("exp", name, HEADER)
-
-
-class _Opaque:
-    def __repr__(self) -> str:
-        return "<opaque thing>"
-
-
-def test_non_json_value_stored_as_repr(store: SQLiteStorage) -> None:
-    writer = store.open_writer("exp", "ev", HEADER)
-    with pytest.warns(StoreWarning, match="not JSON: stored as repr"):
-        writer.append(Record(item_id=0, dataset_row={"x": _Opaque()}))
-    writer.close()
-    assert store.load("exp", "ev").records[0].dataset_row == {"x": "<opaque thing>"}
-
-
 def test_rename_delete_list_mtime(store: SQLiteStorage) -> None:
     before = time.time()
     _append(store, [_record(0)], "exp", "ev1")

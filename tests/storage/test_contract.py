@@ -1,0 +1,53 @@
+"""What every storage backend promises, checked on each built-in one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dotevals.errors import ConfigurationError
+from dotevals.results import Record
+from dotevals.storage import JSONLStorage, Storage
+from dotevals.storage.jsonl import StoreWarning
+from dotevals.storage.sqlite import SQLiteStorage
+
+HEADER = {"dotevals_version": "test"}
+
+
+@pytest.fixture(params=["json", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    if request.param == "json":
+        return JSONLStorage(tmp_path / "root")
+    return SQLiteStorage(tmp_path / "results.db")
+
+
+@pytest.mark.parametrize("name", ["", ".", ".."])
+def test_names_that_would_escape_are_refused(store: Storage, name: str) -> None:
+    with pytest.raises(ConfigurationError, match="invalid experiment name"):
+        store.open_writer(name, "ev", HEADER)
+    with pytest.raises(ConfigurationError, match="invalid evaluation name"):
+        store.open_writer("exp", name, HEADER)
+
+
+class _Opaque:
+    def __repr__(self) -> str:
+        return "<opaque thing>"
+
+
+def test_non_json_value_stored_as_repr(store: Storage) -> None:
+    writer = store.open_writer("exp", "ev", HEADER)
+    with pytest.warns(StoreWarning, match="not JSON: stored as repr"):
+        writer.append(Record(item_id=0, dataset_row={"x": _Opaque()}))
+    writer.close()
+    assert store.load("exp", "ev").records[0].dataset_row == {"x": "<opaque thing>"}
+
+
+def test_last_record_wins_and_names_round_trip(store: Storage) -> None:
+    writer = store.open_writer("exp", "eval[org/model]", HEADER)
+    writer.append(Record(item_id=0, dataset_row=[1], error={"type": "E", "message": "m"}))
+    writer.append(Record(item_id=0, dataset_row=[1]))
+    writer.close()
+    stored = store.load("exp", "eval[org/model]")
+    assert not stored.records[0].is_error
+    assert store.list_evaluations("exp") == ["eval[org/model]"]
