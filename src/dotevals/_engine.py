@@ -86,6 +86,8 @@ class EvaluationReport:
     error_types: dict[str, int] = field(default_factory=dict)
     concurrency: list[tuple[float, int]] = field(default_factory=list)
     failure: str | None = None
+    #: Rows in the dataset (after ``samples``), when the dataset has a length.
+    dataset_size: int | None = None
 
     def summary(self) -> dict[str, Any]:
         """``{"total", "errors", "metrics"}`` with plain floats."""
@@ -498,6 +500,7 @@ class _Run:
             error_types=dict(self.error_types),
             concurrency=self.strategy.history(),
             failure=self.failure,
+            dataset_size=_total(self.spec, self.samples()),
         )
 
 

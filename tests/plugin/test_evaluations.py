@@ -331,3 +331,41 @@ def test_xdist_workers_share_one_experiment_and_summary(pytester: pytest.Pyteste
     experiments = list((pytester.path / ".dotevals").iterdir())
     assert len(experiments) == 1
     assert sorted(p.name for p in experiments[0].iterdir()) == ["eval_a.jsonl", "eval_b.jsonl"]
+
+
+def test_cache_option_reports_hits_and_misses(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_cached="""
+        import pytest
+        from dotevals import foreach
+        from dotevals.providers._client import make_client
+        from dotevals.testing import ServerProcess
+
+        @pytest.fixture(scope="session")
+        def server():
+            with ServerProcess() as process:
+                yield process
+
+        @pytest.fixture
+        async def client(server):
+            # the server's port changes between runs: name it for the cache
+            headers = {"x-dotevals-cache-scope": "test-server"}
+            client = make_client(
+                "m", base_url=server.base_url, api_key="x", default_headers=headers
+            )
+            yield client
+            await client.close()
+
+        @foreach("q", ["What is 1+1?", "What is 2+2?"])
+        async def eval_cached(q, client):
+            reply = await client.chat.completions.create(
+                model=client.model, messages=[{"role": "user", "content": q}]
+            )
+            return reply.choices[0].message.content in ("2", "4")
+        """
+    )
+    first = pytester.runpytest_subprocess("--cache", "c.sqlite", "-p", "no:benchmark")
+    first.assert_outcomes(passed=1)
+    first.stdout.fnmatch_lines(["*eval_cached*2/2*", "*response cache c.sqlite: 0 hits, 2 misses*"])
+    second = pytester.runpytest_subprocess("--cache", "c.sqlite", "-p", "no:benchmark")
+    second.stdout.fnmatch_lines(["*response cache c.sqlite: 2 hits, 0 misses*"])

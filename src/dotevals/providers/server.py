@@ -39,10 +39,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from dotevals.cache import SCOPE_HEADER
 from dotevals.errors import ProviderError, ServerStartError
 from dotevals.providers import _launch, _watchdog
 from dotevals.providers._client import make_client
-from dotevals.providers._pool import SharedResourceProvider
+from dotevals.providers._pool import SharedResourceProvider, resource_key
 from dotevals.providers._records import (
     SERVER_ID_ENV,
     ServerRecord,
@@ -401,8 +402,14 @@ class LocalServerProvider(SharedResourceProvider):
             await self._wait_ready(server)
             key = server.secret if server.info.uses_api_key else DUMMY_API_KEY
             http_client = _http_client(server)
+            # the port changes every run: the cache keys this server's answers by what it serves
+            scope = {SCOPE_HEADER: f"{self.name}:{resource_key(spec, dict(config))}"}
             server.client = make_client(
-                spec, base_url=server.info.base_url, api_key=key, http_client=http_client
+                spec,
+                base_url=server.info.base_url,
+                api_key=key,
+                http_client=http_client,
+                default_headers=scope,
             )
             started = True
         finally:

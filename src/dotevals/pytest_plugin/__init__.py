@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from dotevals import cache
 from dotevals.decorators import RUNNER_ATTR
 from dotevals.pytest_plugin._asyncio_defaults import apply_defaults
 from dotevals.pytest_plugin._item import STATE_KEY, SessionState, run_item
@@ -32,6 +33,13 @@ def pytest_configure(config: pytest.Config) -> None:
     setattr(config, RUNNER_ATTR, run_item)
     if config.pluginmanager.has_plugin("xdist"):
         config.pluginmanager.register(XdistHooks(), "dotevals-xdist")
+    if config.getoption("cache"):
+        cache.configure(config.getoption("cache"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.getoption("cache"):
+        cache.configure(None)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -44,3 +52,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     text = render_summary(state.reports, terminalreporter._tw.fullwidth, terminalreporter.hasmarkup)
     terminalreporter.write(text)
+    if cache.active() is not None:
+        counts = cache.stats()
+        terminalreporter.write_line(
+            f"response cache {counts['path']}: {counts['hits']} hits, {counts['misses']} misses"
+        )

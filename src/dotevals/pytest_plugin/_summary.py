@@ -22,6 +22,11 @@ def _metrics_text(report: EvaluationReport) -> str:
     return "\n".join(parts) or "-"
 
 
+def _rows(report: EvaluationReport) -> str:
+    size = report.dataset_size
+    return f"{report.total}/{size}" if size is not None else str(report.total)
+
+
 def render_summary(reports: list[EvaluationReport], width: int, color: bool) -> str:
     """A rich table of the session's evaluations, as text for the terminal reporter."""
     table = Table(title="dotevals", title_justify="left")
@@ -30,7 +35,7 @@ def render_summary(reports: list[EvaluationReport], width: int, color: bool) -> 
     for report in reports:
         table.add_row(
             report.evaluation,
-            str(report.total),
+            _rows(report),
             str(report.errors),
             _metrics_text(report),
             f"{report.duration:.2f}s",
