@@ -36,9 +36,13 @@ def _default(value: Any) -> Any:
     return repr(value)
 
 
+#: One encoder for every line: building one per call costs as much as a small record.
+_ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False)
+
+
 def dumps(obj: dict[str, Any]) -> bytes:
     """One JSON line; values JSON cannot hold are stored as their repr with a warning."""
-    return (json.dumps(obj, default=_default, ensure_ascii=False) + "\n").encode()
+    return (_ENCODER.encode(obj) + "\n").encode()
 
 
 class _JSONLWriter(RecordWriter):
