@@ -65,3 +65,35 @@ def test_sigkill_then_resume_runs_each_row_once(pytester: pytest.Pytester) -> No
     final = _final_records(store)
     assert sorted(final) == list(range(400))
     assert all(r["error"] is None for r in final.values())
+
+
+ASYNC_EVAL = """
+import asyncio
+from dotevals import foreach
+
+@foreach("x", range(2000))
+async def eval_slow_async(x):
+    await asyncio.sleep(0.05)
+    return True
+"""
+
+
+def test_ctrl_c_stops_cleanly_with_completed_rows_stored(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(eval_slow_async=ASYNC_EVAL)
+    store = pytester.path / ".dotevals" / "int" / "eval_slow_async.jsonl"
+    cmd = [sys.executable, "-m", "pytest", "eval_slow_async.py", "--experiment", "int"]
+    cmd += ["--concurrency", "4"]
+    proc = subprocess.Popen(cmd, cwd=pytester.path, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if store.exists() and len(_final_records(store)) >= 20:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+    lines = [json.loads(line) for line in store.read_text().splitlines()]
+    assert lines[-1]["type"] == "summary"  # the run closed its store on the way out
+    stored = _final_records(store)
+    assert 20 <= len(stored) < 2000
+    assert all(r["error"] is None for r in stored.values())
