@@ -90,17 +90,23 @@ def resolve_metric(name: str) -> Metric | None:
 
 
 class _Moments:
-    """Count, mean and sum of squared deviations (Welford): a mean and its standard error."""
+    """Count, sum and sum of squared deviations (Welford): a mean and its standard error.
 
-    __slots__ = ("m2", "mean", "n")
+    The mean is ``total / n`` rather than Welford's running mean, so it does not depend on the
+    order the rows completed in: a proportion's sum is a whole number, exact in any order.
+    """
+
+    __slots__ = ("m2", "mean", "n", "total")
 
     def __init__(self) -> None:
         self.n = 0
+        self.total = 0.0
         self.mean = 0.0
         self.m2 = 0.0
 
     def add(self, x: float) -> None:
         self.n += 1
+        self.total += x
         d = x - self.mean
         self.mean += d / self.n
         self.m2 += d * (x - self.mean)
@@ -113,7 +119,7 @@ class _Moments:
         n = self.n + extra_zeros
         if n == 0:
             return MetricValue(0.0, math.nan, 0)
-        m = self.mean * self.n / n
+        m = self.total / n
         low, high = _wilson(m, n) if proportion else (None, None)
         if n < 2:
             return MetricValue(m, math.nan, n, low, high)
