@@ -2,6 +2,11 @@
 
 The engine asks a strategy for its current ``limit`` before it starts a row and tells it how
 each call went; a strategy never runs anything itself.
+
+The names of dotevals 0.26 / 0.28 work as they were written there: ``SlidingWindow(
+max_concurrency=N)`` is a fixed limit, ``Sequential()`` and ``AsyncSequential()`` run one row at
+a time, and ``Adaptive`` also takes the original's keyword arguments (``initial_concurrency``,
+``min_concurrency``, ``max_concurrency``, ...; see :class:`Adaptive`).
 """
 
 from __future__ import annotations
@@ -9,17 +14,21 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from typing import Final, Protocol, TypeAlias, runtime_checkable
 
 from dotevals.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
     "Adaptive",
+    "AsyncConcurrencyStrategy",
+    "AsyncSequential",
     "ConcurrencyStrategy",
     "Fixed",
     "Sequential",
+    "SlidingWindow",
+    "SyncConcurrencyStrategy",
     "resolve_strategy",
 ]
 
@@ -30,6 +39,19 @@ DEFAULT_INITIAL_CONCURRENCY = 16
 _MAX_HISTORY = 1000
 #: Latencies within a millisecond of each other count as equal (timer noise, fast servers).
 _LATENCY_SLACK = 0.001
+#: dotevals 0.26 ``Adaptive`` keyword arguments and the parameters they set here.
+_ADAPTIVE_ALIASES: Final = {
+    "initial_concurrency": "initial",
+    "min_concurrency": "minimum",
+    "max_concurrency": "maximum",
+    "adaptation_interval": "cooldown",
+    "error_backoff_factor": "cut",
+    "throughput_window": "min_window",
+}
+#: dotevals 0.26 ``Adaptive`` keyword arguments that are accepted and have no equivalent here.
+_ADAPTIVE_IGNORED: Final = frozenset(
+    {"increase_threshold", "decrease_threshold", "stability_window"}
+)
 
 
 @runtime_checkable
@@ -89,6 +111,34 @@ class Sequential(Fixed):
         super().__init__(1)
 
 
+class AsyncSequential(Sequential):
+    """One call at a time, under the name dotevals 0.26 gave it for async functions."""
+
+
+class SlidingWindow(Fixed):
+    """dotevals 0.26's fixed window: at most ``max_concurrency`` calls in flight.
+
+    Args:
+        max_concurrency: the limit (10 by default, as in the original).
+    """
+
+    def __init__(self, max_concurrency: int = 10) -> None:
+        super().__init__(max_concurrency)
+        self.max_concurrency = max_concurrency
+
+
+def _original_adaptive_args(given: Mapping[str, float]) -> dict[str, float]:
+    """Our parameter names for dotevals 0.26's ``Adaptive`` keyword arguments.
+
+    Raises:
+        TypeError: an argument that neither version takes.
+    """
+    unknown = sorted(set(given) - set(_ADAPTIVE_ALIASES) - _ADAPTIVE_IGNORED)
+    if unknown:
+        raise TypeError(f"Adaptive() got unexpected keyword argument(s) {unknown}")
+    return {_ADAPTIVE_ALIASES[k]: v for k, v in given.items() if k in _ADAPTIVE_ALIASES}
+
+
 class Adaptive:
     """A limit that finds how much concurrency a server takes, and backs off when told to.
 
@@ -124,6 +174,12 @@ class Adaptive:
             cut.
         min_window: the fewest successes a growth decision is based on.
         clock: the monotonic clock (tests pass a fake one).
+        **original: dotevals 0.26's keyword arguments, mapped onto the parameters above:
+            ``initial_concurrency`` (``initial``), ``min_concurrency`` (``minimum``),
+            ``max_concurrency`` (``maximum``), ``adaptation_interval`` (``cooldown``),
+            ``error_backoff_factor`` (``cut``), ``throughput_window`` (``min_window``); they
+            win over the parameters they map to. ``increase_threshold``,
+            ``decrease_threshold`` and ``stability_window`` are accepted and have no effect.
     """
 
     def __init__(
@@ -140,7 +196,15 @@ class Adaptive:
         throttle_tolerance: float = 0.2,
         min_window: int = 8,
         clock: Callable[[], float] = time.monotonic,
+        **original: float,
     ) -> None:
+        mapped = _original_adaptive_args(original)
+        initial = int(mapped.get("initial", initial))
+        maximum = int(mapped.get("maximum", maximum))
+        minimum = int(mapped.get("minimum", minimum))
+        cooldown = mapped.get("cooldown", cooldown)
+        cut = mapped.get("cut", cut)
+        min_window = int(mapped.get("min_window", min_window))
         if not (growth > 1 and slow_growth > 1 and 0 < cut < 1 and latency_tolerance >= 1):
             raise ConfigurationError(
                 "Adaptive needs growth > 1, slow_growth > 1, 0 < cut < 1, latency_tolerance >= 1"
@@ -235,6 +299,11 @@ class Adaptive:
     def history(self) -> list[tuple[float, int]]:
         """``(seconds since start, limit)`` at the start and at each change (the last 1000)."""
         return list(self._history)
+
+
+#: dotevals 0.26's names for the strategies of sync and of async functions (type aliases).
+SyncConcurrencyStrategy: TypeAlias = Sequential
+AsyncConcurrencyStrategy: TypeAlias = SlidingWindow | Adaptive | AsyncSequential
 
 
 def resolve_strategy(

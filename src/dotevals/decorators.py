@@ -3,6 +3,13 @@
 The decorated function keeps its fixture parameters (those that are not columns), so pytest
 collects it and resolves its fixtures; the pytest plugin then hands the fixture values to the
 engine. ``dotevals.run`` does the same without pytest.
+
+The options of dotevals 0.26 / 0.28 are accepted as written there: ``retries=`` (a number of
+retries, or a tenacity ``Retrying``/``AsyncRetrying`` whose ``stop_after_attempt`` sets
+``max_retries``), ``concurrency=`` (any strategy of :mod:`dotevals.concurrency`, including
+``SlidingWindow`` and the original ``Adaptive`` arguments) and ``storage=`` (accepted, not used:
+results go where ``--storage`` says, and a warning says so). An option given as None keeps the
+default, as it did there.
 """
 
 from __future__ import annotations
@@ -10,13 +17,26 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
+import tenacity
+
 from dotevals.errors import ConfigurationError
 
-__all__ = ["Batch", "EvaluationSpec", "ForEach", "batch", "foreach", "get_spec"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "WHOLE_DATASET",
+    "Batch",
+    "EvaluationSpec",
+    "ForEach",
+    "batch",
+    "foreach",
+    "get_spec",
+    "retries_to_max_retries",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,8 +46,22 @@ SPEC_ATTR: Final = "__dotevals_spec__"
 RUNNER_ATTR: Final = "_dotevals_runner"
 
 _OPTIONS: Final = frozenset(
-    {"concurrency", "threads", "max_retries", "threshold", "samples", "name", "max_concurrency"}
+    {
+        "concurrency",
+        "threads",
+        "max_retries",
+        "threshold",
+        "samples",
+        "name",
+        "max_concurrency",
+        "retries",
+        "storage",
+    }
 )
+#: Rows per call of ``@batch`` when no ``batch_size`` is given.
+DEFAULT_BATCH_SIZE: Final = 8
+#: The batch size of ``batch_size=None``: every row in one call, as dotevals 0.26 did.
+WHOLE_DATASET: Final = sys.maxsize
 
 
 @dataclass
@@ -69,6 +103,63 @@ def _check_options(options: Mapping[str, Any]) -> None:
         raise ConfigurationError(
             f"unknown option(s) {sorted(unknown)} for @foreach/@batch; known: {sorted(_OPTIONS)}"
         )
+
+
+def _stop_attempts(stop: Any) -> int | None:
+    """The most attempts a tenacity stop condition allows, when attempts bound it."""
+    attempts = getattr(stop, "max_attempt_number", None)
+    if isinstance(attempts, int):
+        return attempts
+    if not isinstance(stop, (tenacity.stop.stop_any, tenacity.stop.stop_all)):
+        return None
+    found = [_stop_attempts(s) for s in stop.stops]
+    bounds = [n for n in found if n is not None]
+    if isinstance(stop, tenacity.stop.stop_any):  # stops at the first condition met
+        return min(bounds, default=None)
+    return max(bounds) if bounds and len(bounds) == len(found) else None
+
+
+def retries_to_max_retries(retries: Any) -> int | None:
+    """``max_retries`` for dotevals 0.26's ``retries=`` option.
+
+    Args:
+        retries: a number of retries, or a tenacity ``Retrying``/``AsyncRetrying``. Of a tenacity
+            object only the attempt bound of its ``stop`` (``stop_after_attempt(n)``, alone or
+            combined with ``|``/``&``) is used: n attempts are n - 1 retries. Which errors are
+            retried and how long to wait stay :mod:`dotevals.retry`'s rules.
+
+    Returns:
+        The number of retries, or None when the object bounds no attempts (the default holds).
+
+    Raises:
+        ConfigurationError: ``retries`` is neither a non-negative number nor a tenacity object.
+    """
+    if isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0:
+        return retries
+    if isinstance(retries, tenacity.BaseRetrying):
+        attempts = _stop_attempts(retries.stop)
+        return None if attempts is None else max(0, attempts - 1)
+    raise ConfigurationError(
+        f"retries={retries!r}: give a number of retries or a tenacity Retrying/AsyncRetrying"
+    )
+
+
+def _normalize(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Checked options without None values; dotevals 0.26's ``retries``/``storage`` handled."""
+    _check_options(options)
+    kept = {k: v for k, v in options.items() if v is not None}
+    if "retries" in kept:
+        retries = retries_to_max_retries(kept["retries"])
+        if retries is not None:
+            kept.setdefault("max_retries", retries)
+    if "storage" in kept:
+        warnings.warn(
+            f"storage={kept['storage']!r} is accepted for dotevals 0.26 files but not used: "
+            "results go to --storage (default json://.dotevals)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return kept
 
 
 def _make_spec(
@@ -140,23 +231,31 @@ class ForEach:
     """``@foreach(columns, dataset, **options)``: evaluate a function on every row.
 
     A ``ForEach`` made with options (``ForEach(concurrency=...)``) applies them to every
-    evaluation it decorates. ``foreach.NAME(split)`` uses the dataset registered as ``NAME`` in
-    the ``dotevals.datasets`` entry-point group.
+    evaluation it decorates; options given at the decoration win. ``foreach.NAME(split,
+    **kwargs)`` uses the dataset registered as ``NAME`` (see :mod:`dotevals.datasets`).
     """
 
     _batch_size: int | None = None
 
     def __init__(self, **options: Any) -> None:
-        _check_options(options)
-        self.options = options
+        self.options = _normalize(options)
+
+    @property
+    def retries(self) -> Any:
+        """The ``retries=`` option this instance was made with, or None."""
+        return self.options.get("retries")
+
+    @property
+    def concurrency(self) -> Any:
+        """The ``concurrency=`` option this instance was made with, or None."""
+        return self.options.get("concurrency")
 
     def __call__(
         self, columns: str | Iterable[str], dataset: Iterable[Any], **options: Any
     ) -> Callable[[F], F]:
         """Decorate an evaluation function."""
-        _check_options(options)
         names = parse_columns(columns)
-        merged = {**self.options, **options}
+        merged = {**self.options, **_normalize(options)}
 
         def decorate(fn: F) -> F:
             spec = _make_spec(fn, names, dataset, self._batch_size, merged)
@@ -169,34 +268,53 @@ class ForEach:
             raise AttributeError(name)
 
         def from_registry(*args: Any, **kwargs: Any) -> Callable[[F], F]:
-            from dotevals.datasets import load_dataset
+            return self._from_dataset(name, args, kwargs)
 
-            dataset = load_dataset(name, *args, **kwargs)
-            return self(dataset.columns, dataset)
-
+        from_registry.__name__ = name
         return from_registry
+
+    def _from_dataset(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Callable[[F], F]:
+        from dotevals.datasets import load_dataset
+
+        dataset = load_dataset(name, *args, **kwargs)
+        return self(dataset.columns, dataset)
 
 
 class Batch(ForEach):
     """``@batch(columns, dataset, batch_size=N)``: the function gets lists of N rows' values.
 
     It returns a list of results (one per row) or one result used for every row of the batch;
-    records are stored per row.
+    records are stored per row. ``batch_size=None`` puts every row in one call (what dotevals
+    0.26 did when no size was given); with no ``batch_size`` at all, batches hold 8 rows.
+    ``batch.NAME(split, batch_size=N)`` uses a registered dataset.
     """
 
     def __call__(
         self,
         columns: str | Iterable[str],
         dataset: Iterable[Any],
-        batch_size: int = 8,
+        batch_size: int | None = DEFAULT_BATCH_SIZE,
         **options: Any,
     ) -> Callable[[F], F]:
         """Decorate an evaluation function that takes batches."""
-        if batch_size < 1:
-            raise ConfigurationError(f"batch_size must be >= 1, got {batch_size!r}")
-        clone = Batch(**self.options)
-        clone._batch_size = batch_size
+        size = WHOLE_DATASET if batch_size is None else batch_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigurationError(f"batch_size must be >= 1 or None, got {batch_size!r}")
+        clone = Batch()
+        clone.options = dict(self.options)
+        clone._batch_size = size
         return ForEach.__call__(clone, columns, dataset, **options)
+
+    def _from_dataset(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Callable[[F], F]:
+        from dotevals.datasets import load_dataset
+
+        batch_size = kwargs.pop("batch_size", DEFAULT_BATCH_SIZE)
+        dataset = load_dataset(name, *args, **kwargs)
+        return self(dataset.columns, dataset, batch_size=batch_size)
 
 
 foreach = ForEach()

@@ -1,8 +1,12 @@
-"""Datasets: the ``dotevals.datasets`` registry and lazy file loaders.
+"""Datasets: registered dataset classes and lazy file loaders.
 
-A registered dataset is a class with ``columns`` (a tuple of names) that is built with its
-arguments (``foreach.gsm8k("test")`` builds ``gsm8k("test")``) and iterated for rows.
-Files are read lazily, one row at a time::
+A registered dataset is a class with ``columns`` (column names) that is built with its
+arguments (``foreach.gsm8k("test")`` builds ``gsm8k("test")``) and iterated for rows (tuples in
+column order, or dicts). It is found by name in :data:`registry` (``registry.register(cls)``
+registers ``cls.name``), then among the ``dotevals.datasets`` entry points (by entry-point name,
+then by the loaded class's ``name``); ``from dotevals.datasets import gsm8k`` gives the class.
+Subclassing :class:`Dataset` is the way dotevals 0.26 plugins are written; any class with
+``columns`` works. Files are read lazily, one row at a time::
 
     @foreach("question,answer", jsonl("data.jsonl"))
 """
@@ -11,32 +15,187 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-from dotevals._registry import load_entry_point
-from dotevals.errors import ConfigurationError
+from dotevals._registry import entry_point_names, load_entry_point, load_group
+from dotevals.errors import ConfigurationError, PluginLoadError
 
-__all__ = ["Dataset", "csv_rows", "jsonl", "load_dataset"]
+__all__ = [
+    "Dataset",
+    "DatasetRegistry",
+    "UnknownDatasetError",
+    "csv_rows",
+    "get_dataset_info",
+    "jsonl",
+    "list_available",
+    "load_dataset",
+    "registry",
+]
+
+#: The entry-point group dataset plugins register in.
+GROUP: Final = "dotevals.datasets"
 
 
-class Dataset:
-    """A registered dataset: iterable rows and the names of their columns."""
+class Dataset(ABC):
+    """Base class of dataset plugins, with the attributes dotevals 0.26 defines.
 
-    columns: tuple[str, ...] = ()
+    Attributes:
+        name: the name the dataset is registered under (``foreach.NAME(...)``).
+        splits: the splits it has (``["train", "test"]``); empty when it has none.
+        columns: the column names, in the order of the values of each row.
+        num_rows: the number of rows when known (shown as the progress total), else None.
+    """
 
+    name: str = ""
+    splits: Sequence[str] = ()
+    columns: Sequence[str] = ()
+    num_rows: int | None = None
+
+    def __init__(self, split: str | None = None, **kwargs: Any) -> None:
+        """Keep the split; subclasses load (or prepare to stream) their rows.
+
+        Args:
+            split: the split to read, or None for a dataset without splits.
+            **kwargs: dataset-specific options.
+        """
+        self.split = split
+
+    @abstractmethod
     def __iter__(self) -> Iterator[Any]:
-        raise NotImplementedError
+        """The rows: tuples of values in ``columns`` order, or dicts keyed by column."""
+
+    def __len__(self) -> int:
+        """``num_rows`` when known.
+
+        Raises:
+            TypeError: the number of rows is not known (``num_rows`` is None).
+        """
+        if self.num_rows is None:
+            raise TypeError(f"{type(self).__name__} does not know its number of rows")
+        return self.num_rows
+
+    def __bool__(self) -> bool:
+        """A dataset is true even when its length is unknown."""
+        return True
+
+
+class UnknownDatasetError(PluginLoadError, ValueError):
+    """No dataset is registered under a name (a ValueError, as in dotevals 0.26)."""
+
+
+class DatasetRegistry:
+    """Dataset classes by name: those registered here, then the entry points."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, Any] = {}
+
+    def register(self, dataset_class: Any) -> None:
+        """Register a dataset class under its ``name`` (again with the same class: no-op).
+
+        Raises:
+            ValueError: the class has no ``name``, or another class has that name.
+        """
+        name = getattr(dataset_class, "name", "")
+        if not name:
+            raise ValueError(f"{dataset_class!r} has no `name` to register it under")
+        known = self._classes.get(name)
+        if known is not None and known is not dataset_class:
+            raise ValueError(f"dataset {name!r} is already registered as {known!r}")
+        self._classes[name] = dataset_class
+
+    def get_dataset_class(self, name: str) -> Any:
+        """The class registered as ``name``, here or as a ``dotevals.datasets`` entry point.
+
+        Raises:
+            UnknownDatasetError: no dataset has that name; the message lists those known.
+            PluginLoadError: the entry point of that name fails to load.
+        """
+        found = self._classes.get(name)
+        if found is None:
+            found = _from_entry_points(name)
+        if found is None:
+            raise UnknownDatasetError(
+                f"dataset {name!r} not found; available datasets: {self.list_datasets()}",
+                group=GROUP,
+                name=name,
+            )
+        return found
+
+    def list_datasets(self) -> list[str]:
+        """Names of the registered datasets and of the entry points, sorted (none imported)."""
+        return sorted(set(self._classes) | set(entry_point_names(GROUP)))
+
+    def discover_plugins(self, force: bool = False) -> None:
+        """Import every ``dotevals.datasets`` entry point (kept for dotevals 0.26 callers).
+
+        Args:
+            force: accepted for compatibility; entry points are read once per process.
+        """
+        load_group(GROUP)
+
+
+def _from_entry_points(name: str) -> Any:
+    """The entry point called ``name``, else the entry point whose object has that ``name``."""
+    if name in entry_point_names(GROUP):
+        return load_entry_point(GROUP, name)
+    try:
+        plugins = load_group(GROUP)
+    except PluginLoadError:  # a broken plugin of another name: `name` stays unknown
+        return None
+    return next((obj for obj in plugins.values() if getattr(obj, "name", None) == name), None)
+
+
+#: The registry ``foreach.NAME(...)`` and ``from dotevals.datasets import NAME`` look in.
+registry = DatasetRegistry()
+
+
+def list_available() -> list[str]:
+    """Names of the datasets ``foreach.NAME(...)`` can use, sorted."""
+    return registry.list_datasets()
+
+
+def get_dataset_info(name: str) -> dict[str, Any]:
+    """``{"name", "splits", "columns", "num_rows"}`` of a dataset class, without building it.
+
+    Raises:
+        UnknownDatasetError: no dataset has that name.
+    """
+    cls = registry.get_dataset_class(name)
+    return {
+        "name": getattr(cls, "name", name),
+        "splits": list(getattr(cls, "splits", ())),
+        "columns": list(getattr(cls, "columns", ())),
+        "num_rows": getattr(cls, "num_rows", None),
+    }
 
 
 def load_dataset(name: str, *args: Any, **kwargs: Any) -> Any:
-    """Build the dataset registered as ``name`` in the ``dotevals.datasets`` group."""
-    factory = load_entry_point("dotevals.datasets", name)
+    """Build the dataset called ``name`` with ``args`` (the split) and ``kwargs``.
+
+    Raises:
+        UnknownDatasetError: no dataset has that name.
+        ConfigurationError: the dataset built has no ``columns``.
+    """
+    factory = registry.get_dataset_class(name)
     dataset = factory(*args, **kwargs)
     if not getattr(dataset, "columns", None):
         raise ConfigurationError(f"dataset {name!r} ({factory!r}) has no `columns` attribute")
     return dataset
+
+
+def __getattr__(name: str) -> Any:
+    """``from dotevals.datasets import gsm8k``: the dataset class registered as ``gsm8k``."""
+    if name.startswith("_"):
+        raise AttributeError(name)
+    try:
+        return registry.get_dataset_class(name)
+    except PluginLoadError as exc:
+        raise AttributeError(
+            f"module 'dotevals.datasets' has no attribute {name!r}: {exc}"
+        ) from exc
 
 
 class _Lazy:
