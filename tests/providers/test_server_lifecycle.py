@@ -379,6 +379,42 @@ async def test_server_death_fails_requests_fast(tmp_path: Path) -> None:
     assert records(tmp_path / "logs") == []
 
 
+async def test_rows_after_server_death_record_small_errors_and_resume(tmp_path: Path) -> None:
+    """Every row after the death gets its own short error (no traceback that grows per row)."""
+    provider = LocalModelProvider(log_dir=tmp_path / "logs", stop_grace=1.0)
+    handle = await provider.setup("dotevals-test")
+    info = provider.server_info(handle.resource_id)
+    rows = [(f"What is {i}+1?", str(i + 1)) for i in range(60)]
+    killed: list[bool] = []
+
+    @dotevals.foreach("q,a", rows)
+    async def ask(q: str, a: str, client: Any) -> bool:
+        if q == "What is 10+1?" and not killed:
+            killed.append(True)
+            os.killpg(info.pgid, signal.SIGKILL)
+        response = await client.chat.completions.create(
+            model=client.model, messages=[{"role": "user", "content": q}]
+        )
+        return bool(response.choices[0].message.content == a)
+
+    store = f"json://{tmp_path / 'store'}"
+    first = await dotevals.run_async(
+        ask, experiment="e", storage=store, progress=False, client=handle.model
+    )
+    await handle.teardown()
+    errors = [r.error for r in first.records if r.error is not None]
+    assert errors and {e["type"] for e in errors} == {"ServerDiedError"}
+    sizes = [len(e["traceback"]) for e in errors]
+    assert max(sizes) < 2 * min(sizes), sizes
+
+    again = await provider.setup("dotevals-test")
+    second = await dotevals.run_async(
+        ask, experiment="e", storage=store, progress=False, client=again.model
+    )
+    await again.teardown()
+    assert second.summary()["total"] == len(rows) and second.summary()["errors"] == 0
+
+
 # -- never leak ---------------------------------------------------------------------------------
 
 

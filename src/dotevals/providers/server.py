@@ -214,7 +214,7 @@ class _Server:
     watchdog_fd: int | None = None
     record_path: Path | None = None
     client: AsyncOpenAI | None = None
-    _died: ServerDiedError | None = field(default=None, repr=False)
+    _died: tuple[str, int | None] | None = field(default=None, repr=False)
 
     @property
     def returncode(self) -> int | None:
@@ -226,23 +226,28 @@ class _Server:
         return _read_tail(self.info.log_path, self.secret)
 
     def died_error(self) -> ServerDiedError:
-        """The error every request gets once the server is dead (built once)."""
+        """A new error for a request to the dead server (its message is built once).
+
+        Each request gets an exception of its own: re-raising one object would grow its
+        traceback with every row it fails, and every record stores that traceback.
+        """
         if self._died is None:
             code = self.returncode
-            message = (
+            self._died = (
                 f"the {self.provider} server for {self.spec!r} on port {self.info.port} died "
                 f"(exit code {code}); requests to it cannot succeed.\n"
                 f"  command: {self.info.command}\n  log: {self.info.log_path}\n"
-                f"--- last {_TAIL_LINES} lines of the log ---\n{self.log_tail()}"
+                f"--- last {_TAIL_LINES} lines of the log ---\n{self.log_tail()}",
+                code,
             )
-            self._died = ServerDiedError(
-                message,
-                provider=self.provider,
-                spec=self.spec,
-                returncode=code,
-                log_path=self.info.log_path,
-            )
-        return self._died
+        message, code = self._died
+        return ServerDiedError(
+            message,
+            provider=self.provider,
+            spec=self.spec,
+            returncode=code,
+            log_path=self.info.log_path,
+        )
 
     def raise_if_dead(self) -> None:
         """Raise :class:`ServerDiedError` if the server process has exited."""
