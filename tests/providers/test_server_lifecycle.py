@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 import dotevals
+import dotevals.cache
 from dotevals.errors import ProviderError, ServerStartError
 from dotevals.providers import LocalModelProvider, LocalServerProvider
 from dotevals.providers.server import (
@@ -413,6 +414,25 @@ async def test_rows_after_server_death_record_small_errors_and_resume(tmp_path: 
     )
     await again.teardown()
     assert second.summary()["total"] == len(rows) and second.summary()["errors"] == 0
+
+
+async def test_cached_answers_are_shared_only_by_servers_launched_alike(tmp_path: Path) -> None:
+    """The port changes per run; the command and environment name what a server serves."""
+    cache = dotevals.cache.configure(tmp_path / "cache.sqlite")
+    assert cache is not None
+
+    async def ask(provider: LocalModelProvider) -> None:
+        handle = await provider.setup("dotevals-test")
+        await handle.model.chat.completions.create(model=handle.model.model, messages=QUESTION)
+        await handle.teardown()
+
+    try:
+        await ask(LocalModelProvider(log_dir=tmp_path, stop_grace=1.0))
+        await ask(LocalModelProvider(log_dir=tmp_path, stop_grace=1.0))  # same launch: a hit
+        await ask(LocalModelProvider(latency=0.001, log_dir=tmp_path, stop_grace=1.0))
+        assert (cache.hits, cache.misses) == (1, 2)
+    finally:
+        dotevals.cache.configure(None)
 
 
 # -- never leak ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 
@@ -58,11 +59,19 @@ async def test_serves_with_vllm_flags(tmp_path: Path) -> None:
     assert info.port > base  # base itself was handed out already
     expected = [
         *(sys.executable, "-m", "dotevals.testing", "--model", "dotevals-test"),
-        *("--port", str(info.port), "--host", "127.0.0.1", "--api-key", client.api_key),
+        *("--port", str(info.port), "--host", "127.0.0.1"),
         *("--dtype", "bfloat16", "--tensor-parallel-size", "1", "--max-model-len", "2048"),
     ]
-    assert psutil.Process(info.pid).cmdline() == expected
-    assert info.command.split() == [*expected[:10], "***", *expected[11:]]
+    process = psutil.Process(info.pid)
+    assert process.cmdline() == expected
+    assert info.command.split() == expected
+    # the key reaches the server through its environment, never the command line or the log
+    assert client.api_key.startswith("sk-") and process.environ()["VLLM_API_KEY"] == client.api_key
+    unauthorized = httpx.post(
+        f"{info.base_url}/chat/completions", json={"model": "dotevals-test", "messages": QUESTION}
+    )
+    assert unauthorized.status_code == 401
+    assert client.api_key not in info.log_path.read_text()
     assert info.log_path == tmp_path / "logs" / f"vllm-dotevals-test-{info.port}.log"
     await handle.teardown()
     assert client.is_closed() and not psutil.pid_exists(info.pid)

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import re
@@ -320,6 +322,11 @@ class LocalServerProvider(SharedResourceProvider):
         name: The provider's name in file names and errors.
     """
 
+    #: The environment variable through which the server takes its API key, if it reads one
+    #: (vLLM: ``VLLM_API_KEY``). The key then stays off the command line, where process
+    #: listings and the server's own log of its arguments would show it.
+    api_key_env: str | None = None
+
     def __init__(
         self,
         command: Sequence[str],
@@ -407,8 +414,7 @@ class LocalServerProvider(SharedResourceProvider):
             await self._wait_ready(server)
             key = server.secret if server.info.uses_api_key else DUMMY_API_KEY
             http_client = _http_client(server)
-            # the port changes every run: the cache keys this server's answers by what it serves
-            scope = {SCOPE_HEADER: f"{self.name}:{resource_key(spec, dict(config))}"}
+            scope = {SCOPE_HEADER: self._cache_scope(spec, config)}
             server.client = make_client(
                 spec,
                 base_url=server.info.base_url,
@@ -422,10 +428,20 @@ class LocalServerProvider(SharedResourceProvider):
                 await self._stop(server)
         return server
 
+    def _cache_scope(self, spec: str, config: Mapping[str, Any]) -> str:
+        """What this server serves, for the response cache: the port changes every run.
+
+        The command (with the port left out), the environment added and the config name it,
+        so two providers that launch the same model differently never share answers.
+        """
+        served = [self.build_command(spec, 0, config), sorted(self.env.items())]
+        digest = hashlib.sha256(json.dumps(served, default=repr).encode()).hexdigest()[:16]
+        return f"{self.name}:{resource_key(spec, dict(config))}:{digest}"
+
     def _spawn(self, spec: str, config: Mapping[str, Any]) -> _Server:
         port = self.choose_port()
         template = self.build_command(spec, port, config)
-        uses_key = any("{api_key}" in part for part in template)
+        uses_key = self.api_key_env is not None or any("{api_key}" in p for p in template)
         secret = _new_api_key()
         values = {"port": str(port), "host": self.host, "model": spec, "api_key": secret}
         argv = _fill(template, values)
@@ -434,15 +450,19 @@ class LocalServerProvider(SharedResourceProvider):
             raise FileNotFoundError(f"command not found: {argv[0] if argv else '(empty)'}")
         log_path = self.log_dir / f"{self.name}-{_sanitize(spec)}-{port}.log"
         server_id = secrets.token_hex(8)
-        process = self._popen(argv, log_path, server_id)
+        process = self._popen(argv, log_path, server_id, secret)
         info = ServerInfo(process.pid, process.pid, self.host, port, log_path, shown, uses_key)
         logger.info("started %s (pid %d), log: %s", shown, process.pid, log_path)
         return _Server(self.name, spec, info, process, secret if uses_key else "", server_id)
 
-    def _popen(self, argv: list[str], log_path: Path, server_id: str) -> subprocess.Popen[bytes]:
+    def _popen(
+        self, argv: list[str], log_path: Path, server_id: str, secret: str
+    ) -> subprocess.Popen[bytes]:
         """Start ``argv`` through the launcher, in its own session, output to ``log_path``."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env, SERVER_ID_ENV: server_id}
+        if self.api_key_env is not None:
+            env[self.api_key_env] = secret
         launcher = [sys.executable, "-I", "-S", _launch.__file__, str(os.getpid()), "--"]
         with log_path.open("wb") as log:
             return subprocess.Popen(

@@ -23,9 +23,11 @@ class VLLMProvider(LocalServerProvider):
     """Serves models with vLLM: one server per model and config, on the next free port.
 
     The server runs ``python -m vllm.entrypoints.openai.api_server --model M --port P
-    --host H --api-key KEY`` followed by flags made from the constructor's ``defaults`` and the
-    config given to ``setup`` (which wins): ``tensor_parallel_size=2`` gives
-    ``--tensor-parallel-size 2``, ``enforce_eager=True`` gives ``--enforce-eager``.
+    --host H`` followed by flags made from the constructor's ``defaults`` and the config given
+    to ``setup`` (which wins): ``tensor_parallel_size=2`` gives ``--tensor-parallel-size 2``,
+    ``enforce_eager=True`` gives ``--enforce-eager``. The server's random API key goes in the
+    ``VLLM_API_KEY`` environment variable, which vLLM reads: on the command line it would show
+    in process listings and in the arguments vLLM writes to its log.
 
     Example::
 
@@ -45,6 +47,8 @@ class VLLMProvider(LocalServerProvider):
         log_dir: Directory of server logs (default ``$DOTEVALS_LOG_DIR`` or ``.dotevals/logs``).
         **defaults: vLLM options applied to every model, as keyword arguments.
     """
+
+    api_key_env = "VLLM_API_KEY"
 
     def __init__(
         self,
@@ -77,7 +81,7 @@ class VLLMProvider(LocalServerProvider):
         return next_free_port(self.base_port, self.host)
 
     def build_command(self, spec: str, port: int, config: Mapping[str, Any]) -> list[str]:
-        """``python -m <module> --model M --port P --host H --api-key KEY`` plus vLLM flags.
+        """``python -m <module> --model M --port P --host H`` plus vLLM flags.
 
         Raises:
             ImportError: vLLM is not installed (and ``module`` is vLLM's).
@@ -85,7 +89,7 @@ class VLLMProvider(LocalServerProvider):
         self._require_module()
         base = [sys.executable, "-m", self.module, "--model", "{model}", "--port", str(port)]
         flags = super().build_command(spec, port, {**self.defaults, **config})
-        return [*base, "--host", "{host}", "--api-key", "{api_key}", *flags]
+        return [*base, "--host", "{host}", *flags]
 
     def _require_module(self) -> None:
         top = self.module.partition(".")[0]

@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import secrets
 import signal
@@ -690,7 +691,11 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--error-rate", type=_fraction, default=0.0, help="fraction of requests that fail")
     add("--error-status", type=int, choices=(429, 500, 503), default=429)
     add("--retry-after", type=_non_negative, default=None, help="Retry-After seconds on errors")
-    add("--api-key", default=None, help="require 'Authorization: Bearer KEY' on /v1/*")
+    add(
+        "--api-key",
+        default=os.environ.get("VLLM_API_KEY") or None,
+        help="require 'Authorization: Bearer KEY' on /v1/* (default: $VLLM_API_KEY, as vLLM)",
+    )
     add("--model", action="append", default=[], help="a model name to serve (repeatable)")
     add("--served-model-name", nargs="+", default=None, help="names to serve (vLLM style)")
     ignored = parser.add_argument_group("accepted and ignored, for vLLM compatibility")
