@@ -35,9 +35,11 @@ QUESTION = [{"role": "user", "content": "What is 2+3?"}]
 
 # A stand-in server that starts a child, which starts a grandchild, then answers 200 to any GET.
 FAMILY_SERVER = r"""
-import http.server, signal, subprocess, sys
+import http.server, signal, subprocess, sys, time
 if "--ignore-term" in sys.argv:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the children, across exec
+if "--slow" in sys.argv:
+    time.sleep(1.5)  # a model that takes a while to load
 print("family server argv:", sys.argv[1:], flush=True)
 grandchild = "import time; time.sleep(600)"
 child = (
@@ -484,3 +486,85 @@ async def test_next_setup_reaps_orphans_of_a_dead_runner(
     await other.teardown()
     await handle.teardown()
     assert records(tmp_path / "logs") == []
+
+
+# -- under pytest -------------------------------------------------------------------------------
+
+PYTEST_CONFTEST = """
+import json, sys
+import pytest
+from dotevals.providers import LocalServerProvider
+
+@pytest.fixture(scope="session")
+async def family_server():
+    provider = LocalServerProvider(
+        [sys.executable, {family!r}, "{{port}}", *{extra!r}], health_path="/health", stop_grace=1.0
+    )
+    provider.progress_every = 0.5
+    handle = await provider.setup("victim")
+    info = provider.server_info(handle.resource_id)
+    with open("server.json", "w") as out:
+        json.dump({{"pid": info.pid, "pgid": info.pgid, "log": str(info.log_path)}}, out)
+    yield handle.model
+    await handle.teardown()
+"""
+
+PYTEST_EVAL = """
+import asyncio
+from dotevals import foreach
+
+@foreach("x", range({rows}))
+async def eval_uses_server(x, family_server):
+    await asyncio.sleep({sleep})
+    return True
+"""
+
+
+def pytest_with_server(
+    pytester: pytest.Pytester, family: Path, rows: int, sleep: float, *extra: str
+) -> list[str]:
+    pytester.makeconftest(PYTEST_CONFTEST.format(family=str(family), extra=list(extra)))
+    pytester.makepyfile(eval_server=PYTEST_EVAL.format(rows=rows, sleep=sleep))
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--storage", "json://store"]
+
+
+def test_start_up_progress_shows_on_the_terminal_and_logs_go_under_the_store(
+    pytester: pytest.Pytester, family: Path
+) -> None:
+    argv = pytest_with_server(pytester, family, 2, 0.0, "--slow")
+    result = pytester.run(*argv, timeout=60)
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "Starting the local server for 'victim' on port * (log: *store/logs/local-victim-*)",
+            "still waiting for the local server for 'victim' on http://127.0.0.1:*/health *",
+        ]
+    )
+    server = json.loads((pytester.path / "server.json").read_text())
+    log = Path(server["log"])
+    assert log.parent == pytester.path / "store" / "logs" and log.is_file()
+    assert not alive(server["pid"])
+
+
+def test_sigkilled_pytest_session_leaks_no_server(pytester: pytest.Pytester, family: Path) -> None:
+    """SIGKILL the pytest process mid-run: the server, its child and grandchild die too."""
+    argv = pytest_with_server(pytester, family, 100, 30.0)  # still running when killed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    runner = subprocess.Popen(
+        argv, cwd=pytester.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        info = pytester.path / "server.json"
+        assert wait_for(info.exists, 30), "the session never started its server"
+        time.sleep(0.2)  # the file is written; let the rows start
+        server = json.loads(info.read_text())
+        members = family_of(server["pgid"])
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
+        assert wait_for(lambda: not any(alive(pid) for pid in members), 5), [
+            pid for pid in members if alive(pid)
+        ]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()

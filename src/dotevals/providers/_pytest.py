@@ -21,7 +21,9 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
 
@@ -36,6 +38,7 @@ from dotevals._registry import entry_point_names, load_group
 from dotevals.errors import PluginLoadError, ProviderError
 from dotevals.providers._pool import SharedResourceProvider
 from dotevals.providers.base import ModelHandle, ModelProvider
+from dotevals.providers.server import set_session_defaults
 
 __all__ = ["GROUP", "PLUGIN_NAME", "ProviderEntry", "load_providers", "parse_model_option"]
 
@@ -138,15 +141,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _store_log_dir(config: pytest.Config) -> Path | None:
+    """``<root>/logs`` when results go to JSONL files under ``root``, else None."""
+    url = config.getoption("storage", None)
+    if not isinstance(url, str):
+        return None
+    scheme, sep, path = url.partition("://")
+    if sep and scheme != "json":
+        return None
+    return Path(path if sep else url).resolve() / "logs"
+
+
+def _terminal_notice(config: pytest.Config) -> Callable[[str], None]:
+    """Writes a line on pytest's terminal, around the capture of fixture output."""
+
+    def notify(message: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None:
+            return
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        suspended = capture.global_and_fixture_disabled() if capture else nullcontext()
+        with suspended:
+            reporter.ensure_newline()
+            reporter.write_line(message)
+
+    return notify
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Check ``--model``, import the providers and register their fixtures."""
+    set_session_defaults(log_dir=_store_log_dir(config), notify=_terminal_notice(config))
     names = entry_point_names(GROUP)
     models = [parse_model_option(value, names) for value in _model_options(config)]
     entries = load_providers(config)
     if not config.pluginmanager.has_plugin(PLUGIN_NAME):
         plugin = _fixture_plugin(entries, sorted({provider for provider, _ in models}))
         config.pluginmanager.register(plugin, PLUGIN_NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Servers started after the session log and report where they did before it."""
+    set_session_defaults()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

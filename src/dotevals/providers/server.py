@@ -65,6 +65,7 @@ __all__ = [
     "config_flags",
     "next_free_port",
     "pick_free_port",
+    "set_session_defaults",
 ]
 
 logger = logging.getLogger(__name__)
@@ -79,8 +80,37 @@ _TAIL_LINES = 50
 _PLACEHOLDER = re.compile(r"\{(port|host|model|api_key)\}")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _POLL = 0.1
-_PROGRESS_EVERY = 10.0
 _DEATH_WAIT = 0.5
+
+
+@dataclass
+class _SessionDefaults:
+    """What a runner (the pytest plugin) sets for every server it starts.
+
+    Attributes:
+        log_dir: where logs go when neither ``log_dir`` nor ``$DOTEVALS_LOG_DIR`` says.
+        notify: writes one line of start-up progress where the user sees it.
+    """
+
+    log_dir: Path | None = None
+    notify: Callable[[str], None] | None = None
+
+
+_DEFAULTS = _SessionDefaults()
+
+
+def set_session_defaults(
+    log_dir: str | os.PathLike[str] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> None:
+    """Set (or, with no arguments, clear) where servers log and how start-up progress shows.
+
+    The pytest plugin puts logs under the store root (``<root>/logs``) and shows progress on
+    pytest's terminal, where output captured from fixtures would otherwise hide it.
+    """
+    _DEFAULTS.log_dir = Path(log_dir) if log_dir is not None else None
+    _DEFAULTS.notify = notify
+
 
 # Ports handed out in this process are never handed out again, even once their server stopped.
 _PORTS_LOCK = threading.Lock()
@@ -288,10 +318,19 @@ def _http_client(server: _Server) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=_GuardedTransport(server, inner), trust_env=False)
 
 
+def _note(message: str) -> None:
+    """A line of start-up progress: on the runner's terminal if it set one, and in the log."""
+    logger.info(message)
+    if _DEFAULTS.notify is not None:
+        _DEFAULTS.notify(message)
+
+
 @contextmanager
 def _progress(message: str) -> Iterator[None]:
-    """A spinner on stderr when it is a terminal; quiet otherwise (log lines every 10 s)."""
-    if not sys.stderr.isatty():
+    """Start-up progress: lines through the runner's notice writer (pytest sets one), else a
+    spinner on stderr when it is a terminal; quiet otherwise."""
+    if _DEFAULTS.notify is not None or not sys.stderr.isatty():
+        _note(message)
         yield
         return
     from rich.console import Console
@@ -316,8 +355,9 @@ class LocalServerProvider(SharedResourceProvider):
         startup_timeout: Seconds to wait for health before the server is killed.
         env: Variables added to the environment of the server.
         host: Address the server binds and the client connects to.
-        log_dir: Directory of server logs (default ``$DOTEVALS_LOG_DIR`` or
-            ``.dotevals/logs`` under the working directory).
+        log_dir: Directory of server logs (default ``$DOTEVALS_LOG_DIR``, else ``logs/`` in
+            the store root of a pytest session, else ``.dotevals/logs`` in the working
+            directory).
         stop_grace: Seconds between SIGTERM and SIGKILL when stopping.
         name: The provider's name in file names and errors.
     """
@@ -326,6 +366,8 @@ class LocalServerProvider(SharedResourceProvider):
     #: (vLLM: ``VLLM_API_KEY``). The key then stays off the command line, where process
     #: listings and the server's own log of its arguments would show it.
     api_key_env: str | None = None
+    #: Seconds between "still waiting" lines while a server loads.
+    progress_every: float = 10.0
 
     def __init__(
         self,
@@ -368,7 +410,10 @@ class LocalServerProvider(SharedResourceProvider):
         """Directory of server logs; records of running servers are in its ``servers/``."""
         if self._log_dir is not None:
             return self._log_dir
-        return Path(os.environ.get(LOG_DIR_ENV) or Path.cwd() / ".dotevals" / "logs")
+        from_env = os.environ.get(LOG_DIR_ENV)
+        if from_env:
+            return Path(from_env)
+        return _DEFAULTS.log_dir or Path.cwd() / ".dotevals" / "logs"
 
     def server_info(self, resource_id: str) -> ServerInfo:
         """Where the server behind ``resource_id`` (a handle's id) runs."""
@@ -530,7 +575,7 @@ class LocalServerProvider(SharedResourceProvider):
 
     async def _poll_health(self, server: _Server, http: httpx.AsyncClient, url: str) -> None:
         started = time.monotonic()
-        next_note = started + _PROGRESS_EVERY
+        next_note = started + self.progress_every
         while True:
             if server.returncode is not None:
                 raise self._start_error(server, self._exited_reason(server))
@@ -540,8 +585,12 @@ class LocalServerProvider(SharedResourceProvider):
             if now - started >= self.startup_timeout:
                 raise self._start_error(server, self._timeout_reason(url))
             if now >= next_note:
-                next_note += _PROGRESS_EVERY
-                logger.info("waiting for %s (%.0f s so far)", url, now - started)
+                next_note += self.progress_every
+                _note(
+                    f"still waiting for the {self.name} server for {server.spec!r} on {url} "
+                    f"({now - started:.0f} s of {self.startup_timeout:g} s; "
+                    f"log: {server.info.log_path})"
+                )
             await asyncio.sleep(_POLL)
 
     def _exited_reason(self, server: _Server) -> str:
