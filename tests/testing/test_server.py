@@ -414,3 +414,15 @@ def test_start_failure_reports_output() -> None:
 def test_port_before_start_raises() -> None:
     with pytest.raises(RuntimeError, match="not started"):
         _ = ServerProcess().base_url
+
+
+def test_listens_on_the_loopback_address_only() -> None:
+    psutil = pytest.importorskip("psutil")
+    with ServerProcess() as server:
+        assert server.process is not None
+        listening = [
+            c.laddr
+            for c in psutil.Process(server.process.pid).net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        ]
+    assert listening and {addr.ip for addr in listening} == {"127.0.0.1"}
