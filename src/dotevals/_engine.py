@@ -15,10 +15,13 @@ import hashlib
 import inspect
 import itertools
 import json
+import math
+import re
 import time
 import traceback
+import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -26,9 +29,9 @@ import anyio
 import anyio.to_thread
 
 from dotevals import _meta
-from dotevals.concurrency import ConcurrencyStrategy, resolve_strategy
+from dotevals.concurrency import ConcurrencyStrategy, capped, resolve_strategy
 from dotevals.decorators import EvaluationSpec
-from dotevals.errors import DatasetChangedError, EvaluationFailed
+from dotevals.errors import ConfigurationError, DatasetChangedError, EvaluationFailed
 from dotevals.metrics import RunningMetrics, accuracy, mean
 from dotevals.results import ErrorInfo, MetricValue, Record, Result, Score
 from dotevals.retry import RetryPolicy, is_throttle
@@ -128,13 +131,74 @@ def _row_kwargs(columns: Sequence[str], row: Any) -> tuple[dict[str, Any] | None
 
 
 def _jsonable(value: Any) -> Any:
-    """``value`` as JSON gives it back (tuples become lists), for comparing rows."""
+    """``value`` as JSON gives it back (tuples become lists, other values their repr)."""
     return json.loads(json.dumps(value, default=repr))
 
 
+#: The memory address in a default repr (``<Img object at 0x7f...>``): different every run.
+_ADDRESS: Final = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _stable(value: Any) -> Any:
+    """A JSON value (from :func:`_jsonable` or the store) without what changes between runs.
+
+    Values JSON cannot hold are stored as their repr; memory addresses in reprs are left out,
+    and NaN (which equals nothing) is compared as the text ``"NaN"``.
+    """
+    if isinstance(value, str):
+        return _ADDRESS.sub("", value) if " at 0x" in value else value
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items()}
+    return value
+
+
 def _fingerprint(columns: Sequence[str], head: list[Any]) -> str:
-    blob = json.dumps([list(columns), head], default=repr, sort_keys=True).encode()
+    blob = json.dumps([list(columns), _stable(_jsonable(head))], sort_keys=True).encode()
     return "sha256:" + hashlib.sha256(blob).hexdigest()[:16]
+
+
+#: One-shot datasets (iterators, generators) an evaluation of this process has opened, by id.
+_OPENED: dict[int, Callable[[], Any]] = {}
+
+
+def _opened_before(dataset: object) -> bool:
+    """Whether ``dataset`` was opened before; remember it either way."""
+    key = id(dataset)
+    seen = _OPENED.get(key)
+    if seen is not None and seen() is dataset:
+        return True
+    try:
+        _OPENED[key] = weakref.ref(dataset, lambda _ref: _OPENED.pop(key, None))
+    except TypeError:  # not weakly referenceable: keep it, so that its id is not reused
+        _OPENED[key] = lambda: dataset
+    return False
+
+
+def _check_reusable(name: str, dataset: Iterable[Any]) -> None:
+    """Refuse a one-shot dataset that an earlier run already read, or that arrives exhausted.
+
+    Raises:
+        ConfigurationError: a second run (a parametrized item, another ``dotevals.run``)
+            would read no rows of it and pass on nothing.
+    """
+    if not isinstance(dataset, Iterator):  # iter() of it is itself: reading it consumes it
+        return
+    if _opened_before(dataset):
+        why = "is a one-shot iterator (a generator?) that an earlier run already read"
+    elif inspect.isgenerator(dataset) and inspect.getgeneratorstate(dataset) == "GEN_CLOSED":
+        why = "is an exhausted generator"
+    else:
+        return
+    raise ConfigurationError(
+        f"the dataset of {name!r} {why}, so this run would evaluate no rows. A dataset used "
+        "more than once (parametrized evaluations, several runs) must be re-iterable: a list "
+        "or tuple, a dotevals.datasets.Dataset, or any object whose __iter__ returns a fresh "
+        "iterator each time (e.g. a class whose __iter__ calls your generator function)."
+    )
 
 
 def _accepted(name: str, value: Any) -> str:
@@ -208,17 +272,22 @@ class _Run:
         self.total: int | None = None
         self.completed: dict[int, Any] = {}
         concurrency = spec.options.get("concurrency", options.concurrency)
-        self.strategy = resolve_strategy(
+        ceiling = spec.options.get("max_concurrency", options.max_concurrency)
+        strategy = resolve_strategy(
             concurrency if concurrency is not None else self._threads(),
             is_async=spec.is_async or bool(self._threads()),
-            max_concurrency=spec.options.get("max_concurrency", options.max_concurrency),
+            max_concurrency=ceiling,
         )
+        self.strategy = capped(strategy, ceiling)  # a strategy object given is capped too
         self.retry = _retry_policy(spec, options)
         self.failure: str | None = None
         self._same_error: tuple[str, int] = ("", 0)
         self._next_tick = 0.0
         self._writer: RecordWriter | None = None
         self._limiter = anyio.CapacityLimiter(self._threads() or 1)
+        self._stored_summary: dict[str, Any] | None = None
+        #: A warning that a filter turned into an error while storing; raised at the end.
+        self.deferred: Warning | None = None
 
     def _threads(self) -> int | None:
         threads = self.spec.options.get("threads", self.options.threads)
@@ -233,10 +302,12 @@ class _Run:
                 self.completed[item_id] = record.dataset_row
                 self.metrics.add(record.scores, False)
         self.done = len(self.completed)
+        self._stored_summary = stored.summary
 
     def _check_unchanged(self, item: _Item) -> None:
         stored = self.completed[item.item_id]
-        if stored != _jsonable(item.row):
+        now = _jsonable(item.row)
+        if stored != now and _stable(stored) != _stable(now):
             raise DatasetChangedError(
                 f"the dataset of {self.name!r} changed under experiment "
                 f"{self.options.experiment!r}: row {item.item_id} was {stored!r} and is now "
@@ -287,6 +358,8 @@ class _Run:
             try:
                 value = await self._invoke(kwargs)
             except Exception as exc:  # noqa: BLE001 -- a row's error is data: it becomes the record's
+                if is_throttle(exc):  # slow down whether or not the row is retried
+                    self.strategy.on_throttle()
                 delay = self.retry.delay(attempt, exc)
                 if delay is None:
                     return None, exc, attempt, time.perf_counter() - start
@@ -318,9 +391,7 @@ class _Run:
         return value
 
     async def _backoff(self, exc: BaseException, delay: float) -> None:
-        if is_throttle(exc):
-            self.strategy.on_throttle()
-        else:
+        if not is_throttle(exc):  # a throttle was counted when the attempt ended
             self.strategy.on_error()
         self.slots_release()
         try:
@@ -369,7 +440,7 @@ class _Run:
         self, item: _Item, value: Any, now: float, secs: float, attempts: int
     ) -> Record:
         try:
-            scores, prompt, response = to_scores(self.spec.fn.__name__, value)
+            scores, prompt, response = to_scores(self.spec.name, value)
         except TypeError as exc:
             return _record(item, None, _error_dict(exc, with_tb=False), now, secs, attempts)
         record = Record(
@@ -390,7 +461,10 @@ class _Run:
         """Append records, count them, and tell the progress display (throttled)."""
         assert self._writer is not None
         for record in records:
-            self._writer.append(record)
+            try:
+                self._writer.append(record)
+            except Warning as warning:  # a filter made it an error; the record is stored
+                self.deferred = self.deferred or warning
             is_error = record.error is not None
             self.metrics.add(record.scores, is_error, getattr(record, "live", None))
             self.done += 1
@@ -464,8 +538,9 @@ class _Run:
 
     def open(self) -> Iterator[_Item]:
         """Resume, peek the head of the dataset for the header, and open the writer."""
-        self.resume()
         dataset: Iterable[Any] = self.spec.dataset
+        _check_reusable(self.name, dataset)
+        self.resume()
         samples = self.samples()
         raw = itertools.islice(dataset, samples) if samples else iter(dataset)
         head = list(itertools.islice(raw, _FINGERPRINT_ROWS))
@@ -495,13 +570,50 @@ class _Run:
             errors=self.metrics.errors,
             ran=self.ran,
             duration=duration,
-            metrics=self.metrics.results(with_errors=True),
-            metrics_without_errors=self.metrics.results(with_errors=False),
+            metrics=self._metrics("metrics", with_errors=True),
+            metrics_without_errors=self._metrics("metrics_without_errors", with_errors=False),
             error_types=dict(self.error_types),
             concurrency=self.strategy.history(),
             failure=self.failure,
             dataset_size=_total(self.spec, self.samples()),
         )
+
+    def _metrics(self, key: str, with_errors: bool) -> dict[str, dict[str, MetricValue]]:
+        """The metrics, and those only the last summary holds when nothing changed since.
+
+        A custom metric whose code is not at hand (a plain function, not ``@metric``) cannot
+        be computed from stored records; when this run added no record to those the last
+        summary counted, that summary's figure for it is still exact, so it is kept.
+        """
+        out = self.metrics.results(with_errors=with_errors)
+        summary = self._stored_summary
+        if self.ran or summary is None:
+            return out
+        if (summary.get("total"), summary.get("errors")) != (self.done, self.metrics.errors):
+            return out
+        table = summary.get(key)
+        for score, figures in (table if isinstance(table, dict) else {}).items():
+            for name, figure in (figures if isinstance(figures, dict) else {}).items():
+                kept = _stored_metric(figure)
+                if kept is not None and name not in out.get(score, {}):
+                    out.setdefault(score, {})[name] = kept
+        return out
+
+
+def _stored_metric(figure: Any) -> MetricValue | None:
+    """A metric value as a summary stores it (:meth:`MetricValue.to_dict`), or None."""
+    if not isinstance(figure, dict):
+        return None
+    try:
+        return MetricValue(
+            float(figure["value"]),
+            float(figure.get("stderr", math.nan)),
+            int(figure.get("count", 0)),
+            figure.get("ci_low"),
+            figure.get("ci_high"),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _retry_policy(spec: EvaluationSpec, options: RunOptions) -> RetryPolicy:
@@ -577,6 +689,8 @@ async def evaluate(
         if progress is not None:
             progress.update(run.done, run.metrics.errors, run.metrics)
             progress.finish()
+    if run.deferred is not None:
+        raise run.deferred  # every row ran and is stored; the filter still gets its error
     return report
 
 

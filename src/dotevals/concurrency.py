@@ -29,6 +29,7 @@ __all__ = [
     "Sequential",
     "SlidingWindow",
     "SyncConcurrencyStrategy",
+    "capped",
     "resolve_strategy",
 ]
 
@@ -296,9 +297,74 @@ class Adaptive:
         """Discard the current window: no growth on evidence that includes a failure."""
         self._window.clear()
 
+    def cap(self, maximum: int) -> None:
+        """Lower the ceiling to ``maximum`` (never raise it); the limit follows at once."""
+        if maximum >= self.maximum:
+            return
+        self.maximum = max(1, maximum)
+        self.minimum = min(self.minimum, self.maximum)
+        self._best_rate_limit = min(self._best_rate_limit, self.maximum)
+        self._limit = self._clamp(self._limit)
+        self._window.clear()
+        history: list[tuple[float, int]] = []
+        for at, limit in self._history:  # as if the ceiling had always been there
+            if not history or history[-1][1] != min(limit, self.maximum):
+                history.append((at, min(limit, self.maximum)))
+        self._history = history
+
     def history(self) -> list[tuple[float, int]]:
         """``(seconds since start, limit)`` at the start and at each change (the last 1000)."""
         return list(self._history)
+
+
+class _Capped:
+    """Any strategy, its limit (and history) held at or below a ceiling."""
+
+    def __init__(self, inner: ConcurrencyStrategy, maximum: int) -> None:
+        self.inner = inner
+        self.maximum = maximum
+
+    @property
+    def limit(self) -> int:
+        """The strategy's limit, at most the ceiling."""
+        return max(1, min(self.inner.limit, self.maximum))
+
+    def on_success(self, latency: float) -> None:
+        """Passed on to the strategy."""
+        self.inner.on_success(latency)
+
+    def on_throttle(self) -> None:
+        """Passed on to the strategy."""
+        self.inner.on_throttle()
+
+    def on_error(self) -> None:
+        """Passed on to the strategy."""
+        self.inner.on_error()
+
+    def history(self) -> list[tuple[float, int]]:
+        """The strategy's history, each limit at most the ceiling, repeats left out."""
+        out: list[tuple[float, int]] = []
+        for at, limit in self.inner.history():
+            limit = max(1, min(limit, self.maximum))
+            if not out or out[-1][1] != limit:
+                out.append((at, limit))
+        return out
+
+
+def capped(strategy: ConcurrencyStrategy, maximum: int) -> ConcurrencyStrategy:
+    """``strategy`` never going above ``maximum`` calls in flight (``--max-concurrency``).
+
+    An :class:`Adaptive` gets its ``maximum`` lowered (so its cuts and growth work within the
+    ceiling); a :class:`Fixed` within the ceiling is returned as is; any other strategy is
+    wrapped so that its ``limit`` is read through the ceiling.
+    """
+    ceiling = max(1, maximum)
+    if isinstance(strategy, Adaptive):
+        strategy.cap(ceiling)
+        return strategy
+    if isinstance(strategy, Fixed) and strategy.limit <= ceiling:
+        return strategy
+    return _Capped(strategy, ceiling)
 
 
 #: dotevals 0.26's names for the strategies of sync and of async functions (type aliases).
@@ -315,9 +381,9 @@ def resolve_strategy(
     """The strategy an option names: a strategy, a number, ``"adaptive"`` or ``"sequential"``.
 
     Args:
-        value: a strategy (used as is), a positive number or numeric string (a
-            :class:`Fixed` limit, capped at ``max_concurrency``), ``"adaptive"`` (or
-            ``"auto"``), ``"sequential"``, or None for the default.
+        value: a strategy (used as is; the engine caps it with :func:`capped`), a positive
+            number or numeric string (a :class:`Fixed` limit, capped at ``max_concurrency``),
+            ``"adaptive"`` (or ``"auto"``), ``"sequential"``, or None for the default.
         is_async: whether rows can run concurrently (an async function, or a sync one given
             ``threads=N``). The default is :class:`Adaptive` for those and
             :class:`Sequential` for plain sync functions, which the engine runs inline.

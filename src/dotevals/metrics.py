@@ -174,6 +174,11 @@ class RunningMetrics:
                 slot = self._values.get(key)
                 if slot is None:
                     slot = self._values[key] = (_live_metric(live, name, i, m_name), [])
+                elif slot[0] is None and live:
+                    # made from stored records (the metric's code unknown): a live row knows it
+                    found = _from_live(live, name, i, m_name)
+                    if found is not None:
+                        slot = self._values[key] = (found, slot[1])
                 slot[1].append(value)
 
     def results(self, with_errors: bool = True) -> dict[str, dict[str, MetricValue]]:
@@ -190,8 +195,13 @@ class RunningMetrics:
         return out
 
 
-def _live_metric(live: Sequence[Score] | None, score: str, i: int, name: str) -> Metric | None:
-    for obj in live or ():
+def _from_live(live: Sequence[Score], score: str, i: int, name: str) -> Metric | None:
+    for obj in live:
         if obj.name == score and i < len(obj.metrics) and metric_name(obj.metrics[i]) == name:
             return obj.metrics[i]
-    return resolve_metric(name)
+    return None
+
+
+def _live_metric(live: Sequence[Score] | None, score: str, i: int, name: str) -> Metric | None:
+    found = _from_live(live, score, i, name) if live else None
+    return found if found is not None else resolve_metric(name)

@@ -138,3 +138,61 @@ def test_rename_delete_list_mtime(store: JSONLStorage) -> None:
     assert store.list_experiments() == []
     with pytest.raises(StorageError, match="no experiment 'new'"):
         store.delete_experiment("new")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"item_id": "zz"}',
+        '{"type": "record"}',
+        '{"item_id": true}',
+        '{"item_id": 5, "scores": [5]}',
+        '{"item_id": 5, "scores": [{"value": 1}]}',
+        '{"item_id": 5, "scores": "x"}',
+        '{"item_id": 5, "error": "boom"}',
+        '{"item_id": 5, "timestamp": "noon"}',
+        '{"item_id": 5, "attempts": "twice"}',
+        '{"type": 7}',
+    ],
+)
+def test_valid_json_that_is_no_record_is_skipped_with_its_line(
+    store: JSONLStorage, line: str
+) -> None:
+    _append(store, [_record(0)])
+    with store.path_of("exp", "ev").open("a") as f:
+        f.write(line + "\n")
+    with pytest.warns(StoreWarning, match=rf"{store.path_of('exp', 'ev')}:3: unreadable line"):
+        assert sorted(store.load("exp", "ev").records) == [0]
+
+
+class _Opaque:
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
+def test_a_warning_made_an_error_never_loses_the_record(store: JSONLStorage) -> None:
+    writer = store.open_writer("exp", "ev", HEADER)
+    with pytest.raises(StoreWarning, match="not JSON: stored as repr"):
+        writer.append(Record(item_id=0, dataset_row=[_Opaque()]))  # the "error" filter is on
+    writer.close()
+    assert store.load("exp", "ev").records[0].dataset_row == ["<opaque>"]
+
+
+def test_an_experiment_named_logs_is_refused_not_hidden(store: JSONLStorage) -> None:
+    with pytest.raises(ConfigurationError, match=r"'logs' is reserved.*--experiment NAME"):
+        store.open_writer("logs", "ev", HEADER)
+    _append(store, [_record(0)])
+    with pytest.raises(ConfigurationError, match="'logs' is reserved"):
+        store.rename_experiment("exp", "logs")
+    (store.root / "logs").mkdir()
+    (store.root / "logs" / "local-model-8000.log").write_text("server output\n")
+    assert store.list_experiments() == ["exp"]  # the provider log folder is no experiment
+
+
+def test_results_an_older_version_stored_under_logs_stay_listed(store: JSONLStorage) -> None:
+    folder = store.root / "logs"
+    folder.mkdir(parents=True)
+    line = json.dumps(_record(0).to_dict())
+    (folder / "ev.jsonl").write_text(json.dumps({"type": "header", **HEADER}) + "\n" + line + "\n")
+    assert store.list_experiments() == ["logs"]
+    assert list(store.load("logs", "ev").records) == [0]

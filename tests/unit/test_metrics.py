@@ -272,3 +272,15 @@ def test_unknown_metric_names_are_left_out() -> None:
     running = RunningMetrics()
     running.add(scores(1, "no_such_metric_anywhere", "accuracy"), is_error=False)
     assert set(running.results()["s"]) == {"accuracy"}
+
+
+def test_a_plain_metric_read_back_by_name_is_filled_in_by_a_live_row() -> None:
+    def spread(values: list[Any]) -> float:
+        return float(max(values) - min(values))
+
+    running = RunningMetrics()
+    for v in [1, 6]:  # stored records, as a resume reads them: the metric's code is unknown
+        running.add(scores(v, "spread"), is_error=False)
+    assert "s" not in running.results()
+    running.add(scores(4, "spread"), is_error=False, live=[Score("s", 4, [spread])])
+    assert running.results()["s"]["spread"] == MetricValue(5.0, math.nan, 3)

@@ -15,7 +15,7 @@ from dotevals.errors import DotevalsError
 from dotevals.retry import RetryPolicy
 from dotevals.storage import Storage, open_storage
 
-__all__ = ["SessionState", "run_item"]
+__all__ = ["SessionState", "evaluation_name", "run_item"]
 
 
 @dataclass
@@ -35,6 +35,10 @@ class SessionState:
         except DotevalsError as exc:
             raise pytest.UsageError(f"--storage: {exc}") from exc
         experiment = experiment or config.getoption("experiment") or new_experiment_name()
+        try:
+            storage.check_experiment(experiment)
+        except DotevalsError as exc:
+            raise pytest.UsageError(f"--experiment: {exc}") from None
         return cls(config, experiment, storage)
 
     def suspend_capture(self) -> Any:
@@ -58,21 +62,39 @@ class SessionState:
         )
 
 
+def evaluation_name(request: pytest.FixtureRequest, spec: EvaluationSpec) -> str:
+    """What the item is stored as: ``name=`` when given, with the item's parametrization id.
+
+    ``@foreach(..., name="renamed")`` on an item ``eval_x[a]`` is stored as ``renamed[a]``.
+    """
+    node_name: str = request.node.name
+    given = spec.options.get("name")
+    if not given:
+        return node_name
+    original: str = getattr(request.node, "originalname", node_name)
+    suffix = node_name[len(original) :] if node_name.startswith(original) else ""
+    return f"{given}{suffix}"
+
+
 async def run_item(
     request: pytest.FixtureRequest, spec: EvaluationSpec, fixtures: dict[str, Any]
 ) -> None:
-    """Evaluate ``spec`` with the fixture values pytest resolved for this item."""
+    """Evaluate ``spec`` with the fixture values pytest resolved for this item.
+
+    A DotevalsError fails the item with its message once: ``pytest.fail`` is called outside
+    the ``except`` block, so no "During handling of the above exception" repeats it.
+    """
     state: SessionState = request.config.stash[STATE_KEY]
-    options = state.run_options(request.node.name)
+    options = state.run_options(evaluation_name(request, spec))
+    failure: str | None = None
     try:
         report = await evaluate(spec, fixtures, options)
-    except DotevalsError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    state.reports.append(report)
-    try:
+        state.reports.append(report)
         raise_for_failure(spec, report)
     except DotevalsError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        failure = f"{type(exc).__name__}: {exc}"
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
 
 
 STATE_KEY = pytest.StashKey[SessionState]()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any
@@ -11,9 +12,70 @@ from urllib.parse import quote, unquote
 from dotevals.errors import ConfigurationError
 from dotevals.results import Record
 
-__all__ = ["RecordWriter", "Storage", "StoredEvaluation", "decode_name", "encode_name"]
+__all__ = [
+    "RecordWriter",
+    "Storage",
+    "StoreWarning",
+    "StoredEvaluation",
+    "decode_name",
+    "encode_name",
+    "entry_problem",
+]
 
 _SAFE: str = "[]-_.,=+@"
+
+
+class StoreWarning(UserWarning):
+    """A stored line could not be read or a value could not be stored as JSON."""
+
+
+def _is_number_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _score_problem(score: Any) -> str | None:
+    if not isinstance(score, dict) or not isinstance(score.get("name"), str):
+        return "a score without a name"
+    if "value" not in score:
+        return f"score {score['name']!r} has no value"
+    names = score.get("metrics")
+    if names is not None and not (
+        isinstance(names, list) and all(isinstance(n, str) for n in names)
+    ):
+        return f"score {score['name']!r} has metrics that are not a list of names"
+    return None
+
+
+def entry_problem(entry: dict[str, Any]) -> str | None:
+    """Why a stored entry (valid JSON) is not one dotevals can use, or None when it is.
+
+    A record (``"type": "record"`` or no type) needs a non-negative integer ``item_id``;
+    its ``scores``, ``error``, ``timestamp``, ``duration`` and ``attempts`` must have the
+    types :class:`~dotevals.results.Record` gives them. Headers, summaries and entries of
+    other types are accepted as they are.
+    """
+    kind = entry.get("type", "record")
+    if not isinstance(kind, str):
+        return f"entry type {kind!r} is not a string"
+    if kind != "record":
+        return None
+    item_id = entry.get("item_id")
+    if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id < 0:
+        return f"a record needs an integer item_id, got {item_id!r}"
+    scores = entry.get("scores")
+    if scores is not None:
+        if not isinstance(scores, list):
+            return "scores is not a list"
+        for score in scores:
+            problem = _score_problem(score)
+            if problem is not None:
+                return problem
+    error = entry.get("error")
+    if error is not None and not (isinstance(error, dict) and isinstance(error.get("type"), str)):
+        return "error is not an object with a type"
+    if not all(_is_number_or_none(entry.get(k)) for k in ("timestamp", "duration", "attempts")):
+        return "timestamp, duration or attempts is not a number"
+    return None
 
 
 def encode_name(name: str, what: str = "name") -> str:
@@ -87,7 +149,19 @@ class Storage(ABC):
 
     @abstractmethod
     def iter_entries(self, experiment: str, evaluation: str) -> Iterator[dict[str, Any]]:
-        """Every stored entry in order: the header, records and summaries (``"type"`` tells)."""
+        """Every stored entry in order: the header, records and summaries (``"type"`` tells).
+
+        Entries that cannot be read, or that :func:`entry_problem` rejects, are skipped with
+        a :class:`StoreWarning` saying where they are.
+        """
+
+    def check_experiment(self, experiment: str) -> None:
+        """Refuse an experiment name this store cannot hold (before anything runs).
+
+        Raises:
+            ConfigurationError: the name is empty, only dots, or reserved by the backend.
+        """
+        encode_name(experiment, "experiment name")
 
     @abstractmethod
     def list_experiments(self) -> list[str]:
@@ -121,7 +195,17 @@ class Storage(ABC):
         for entry in self.iter_entries(experiment, evaluation):
             kind = entry.get("type", "record")
             if kind == "record":
-                record = Record.from_dict(entry)
+                try:
+                    record = Record.from_dict(entry)
+                except (KeyError, TypeError, ValueError) as exc:
+                    warnings.warn(
+                        StoreWarning(
+                            f"{self.url}: {experiment}/{evaluation}: unreadable record "
+                            f"skipped ({type(exc).__name__}: {exc})"
+                        ),
+                        stacklevel=2,
+                    )
+                    continue
                 records[record.item_id] = record
             elif kind == "header" and header is None:
                 header = entry

@@ -17,32 +17,57 @@ from typing import Any
 
 from dotevals.errors import ConfigurationError, StorageError
 from dotevals.results import Record
-from dotevals.storage.base import RecordWriter, Storage, decode_name, encode_name
+from dotevals.storage.base import (
+    RecordWriter,
+    Storage,
+    StoreWarning,
+    decode_name,
+    encode_name,
+    entry_problem,
+)
 
-__all__ = ["JSONLStorage", "StoreWarning"]
+__all__ = ["JSONLStorage", "StoreWarning", "dumps", "encode_line", "warn_unencodable"]
 
 _SUFFIX = ".jsonl"
+#: The folder under the store root that holds model-server logs, never an experiment.
+LOG_DIR = "logs"
+
+#: One encoder for every line: building one per call costs as much as a small record. It
+#: raises on values JSON cannot hold; those lines are encoded again, their values as reprs.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
-class StoreWarning(UserWarning):
-    """A stored line could not be read or a value could not be stored as JSON."""
+def encode_line(obj: dict[str, Any]) -> tuple[bytes, list[str]]:
+    """One JSON line, and a note for each value JSON cannot hold (stored as its repr).
+
+    Nothing is warned here: the caller writes the line first, then passes the notes to
+    :func:`warn_unencodable`, so a filter that turns warnings into errors cannot lose it.
+    """
+    try:
+        return (_ENCODER.encode(obj) + "\n").encode(), []
+    except TypeError:
+        pass
+    notes: list[str] = []
+
+    def as_repr(value: Any) -> str:
+        notes.append(f"value {value!r} of type {type(value).__name__} is not JSON: stored as repr")
+        return repr(value)
+
+    text = json.JSONEncoder(default=as_repr, ensure_ascii=False).encode(obj)
+    return (text + "\n").encode(), notes
 
 
-def _default(value: Any) -> Any:
-    warnings.warn(
-        StoreWarning(f"value {value!r} of type {type(value).__name__} is not JSON: stored as repr"),
-        stacklevel=3,
-    )
-    return repr(value)
-
-
-#: One encoder for every line: building one per call costs as much as a small record.
-_ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False)
+def warn_unencodable(notes: list[str], stacklevel: int = 3) -> None:
+    """Warn (:class:`StoreWarning`) about each value :func:`encode_line` stored as a repr."""
+    for note in notes:
+        warnings.warn(StoreWarning(note), stacklevel=stacklevel)
 
 
 def dumps(obj: dict[str, Any]) -> bytes:
     """One JSON line; values JSON cannot hold are stored as their repr with a warning."""
-    return (_ENCODER.encode(obj) + "\n").encode()
+    line, notes = encode_line(obj)
+    warn_unencodable(notes)
+    return line
 
 
 class _JSONLWriter(RecordWriter):
@@ -55,15 +80,20 @@ class _JSONLWriter(RecordWriter):
         self.path = path
         size = os.fstat(self._fd).st_size
         if size == 0:
-            os.write(self._fd, dumps({"type": "header", **header}))
+            self._write({"type": "header", **header})
         elif not _ends_with_newline(path, size):
             os.write(self._fd, b"\n")  # a torn last line stays on a line of its own
 
+    def _write(self, entry: dict[str, Any]) -> None:
+        line, notes = encode_line(entry)
+        os.write(self._fd, line)  # stored first: a warning raised as an error loses nothing
+        warn_unencodable(notes, stacklevel=4)
+
     def append(self, record: Record) -> None:
-        os.write(self._fd, dumps(record.to_dict()))
+        self._write(record.to_dict())
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        os.write(self._fd, dumps({"type": "summary", **summary}))
+        self._write({"type": "summary", **summary})
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -95,7 +125,20 @@ class JSONLStorage(Storage):
         """The file holding an evaluation's records."""
         return self._path(experiment, evaluation)
 
+    def check_experiment(self, experiment: str) -> None:
+        """Refuse ``logs`` too: ``<root>/logs`` holds model-server logs.
+
+        Raises:
+            ConfigurationError: the name is invalid or ``logs``.
+        """
+        if encode_name(experiment, "experiment name") == LOG_DIR:
+            raise ConfigurationError(
+                f"experiment name {experiment!r} is reserved: {self.root / LOG_DIR} holds "
+                "model-server logs; choose another name (--experiment NAME)"
+            )
+
     def open_writer(self, experiment: str, evaluation: str, header: dict[str, Any]) -> RecordWriter:
+        self.check_experiment(experiment)
         return _JSONLWriter(self._path(experiment, evaluation), header)
 
     def iter_entries(self, experiment: str, evaluation: str) -> Iterator[dict[str, Any]]:
@@ -127,6 +170,7 @@ class JSONLStorage(Storage):
         shutil.rmtree(folder)
 
     def rename_experiment(self, old: str, new: str) -> None:
+        self.check_experiment(new)
         src, dst = self._experiment_dir(old), self._experiment_dir(new)
         if not src.is_dir():
             raise StorageError(f"no experiment {old!r} in {self.url}")
@@ -141,20 +185,28 @@ class JSONLStorage(Storage):
 
 
 def _is_experiment(path: Path) -> bool:
-    return path.is_dir() and path.name != "logs" and not path.name.startswith(".")
+    if not path.is_dir() or path.name.startswith("."):
+        return False
+    # the log folder is no experiment, unless an older version stored results there
+    return path.name != LOG_DIR or any(path.glob(f"*{_SUFFIX}"))
 
 
 def _parse(line: bytes, path: Path, lineno: int) -> dict[str, Any] | None:
     if not line.strip():
         return None
+    entry: Any
     try:
         entry = json.loads(line)
     except ValueError:
         entry = None
     if not isinstance(entry, dict) or ("type" not in entry and "item_id" not in entry):
+        problem: str | None = "torn write or corruption"
+    else:
+        problem = entry_problem(entry)
+    if problem is not None:
         warnings.warn(
-            StoreWarning(f"{path}:{lineno}: unreadable line skipped (torn write or corruption)"),
-            stacklevel=2,
+            StoreWarning(f"{path}:{lineno}: unreadable line skipped ({problem})"), stacklevel=2
         )
         return None
-    return entry
+    valid: dict[str, Any] = entry
+    return valid

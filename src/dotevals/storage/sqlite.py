@@ -24,8 +24,8 @@ from typing import Any, Final
 
 from dotevals.errors import ConfigurationError, StorageError
 from dotevals.results import Record
-from dotevals.storage.base import RecordWriter, Storage, encode_name
-from dotevals.storage.jsonl import StoreWarning, dumps
+from dotevals.storage.base import RecordWriter, Storage, StoreWarning, encode_name, entry_problem
+from dotevals.storage.jsonl import encode_line, warn_unencodable
 
 __all__ = ["SQLiteStorage"]
 
@@ -120,11 +120,14 @@ class SQLiteStorage(Storage):
             entry = json.loads(text)
         except ValueError:
             entry = None
-        if not isinstance(entry, dict):
+        problem = entry_problem(entry) if isinstance(entry, dict) else "not a JSON object"
+        if problem is not None:
             warnings.warn(
-                StoreWarning(f"{self.path}: unreadable entry seq={seq} skipped"), stacklevel=3
+                StoreWarning(f"{self.path}: unreadable entry seq={seq} skipped ({problem})"),
+                stacklevel=3,
             )
             return None
+        assert isinstance(entry, dict)
         return entry
 
     def list_experiments(self) -> list[str]:
@@ -184,26 +187,33 @@ class _SQLiteWriter(RecordWriter):
         self._url = url
         self._conn: sqlite3.Connection | None = conn
         self._key = key
+        notes: list[str] = []
         with _mapped_errors(url, "write to"):
             conn.execute("BEGIN IMMEDIATE")  # two writers must not both see "no header yet"
             with conn:
                 sql = "SELECT 1 FROM entries WHERE experiment = ? AND evaluation = ? LIMIT 1"
                 if conn.execute(sql, key).fetchone() is None:
-                    self._insert("header", {"type": "header", **header})
+                    notes = self._insert("header", {"type": "header", **header})
+        warn_unencodable(notes, stacklevel=4)
 
-    def _insert(self, kind: str, entry: dict[str, Any]) -> None:
+    def _insert(self, kind: str, entry: dict[str, Any]) -> list[str]:
+        """Insert one entry; the notes on values stored as reprs, to warn about once stored."""
         if self._conn is None:
             raise StorageError(f"writer for {self._key!r} in {self._url} is closed")
-        text = dumps(entry).decode().rstrip("\n")
+        line, notes = encode_line(entry)
+        text = line.decode().rstrip("\n")
         self._conn.execute(_INSERT, (*self._key, kind, text, time.time()))
+        return notes
 
     def append(self, record: Record) -> None:
         with _mapped_errors(self._url, "write to"):
-            self._insert("record", record.to_dict())
+            notes = self._insert("record", record.to_dict())
+        warn_unencodable(notes)  # stored first: a warning raised as an error loses nothing
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         with _mapped_errors(self._url, "write to"):
-            self._insert("summary", {"type": "summary", **summary})
+            notes = self._insert("summary", {"type": "summary", **summary})
+        warn_unencodable(notes)
 
     def close(self) -> None:
         if self._conn is not None:
