@@ -8,7 +8,7 @@ from typing import Any
 
 from dotevals.errors import PluginLoadError
 
-__all__ = ["entry_point_names", "load_entry_point", "load_group"]
+__all__ = ["describe_entry_point", "entry_point_names", "load_entry_point", "load_group"]
 
 
 def _group(group: str) -> dict[str, EntryPoint]:
@@ -27,8 +27,9 @@ def load_entry_point(group: str, name: str) -> Any:
     """Import the object registered as ``name`` in ``group``.
 
     Raises:
-        PluginLoadError: the name is unknown, or its module fails to import, or the object is
-            missing. The message names the entry point, its distribution and the cause.
+        PluginLoadError: the name is unknown, or its module fails to import (whatever it
+            raises), or the object is missing. The message names the entry point, its
+            distribution and the cause, which is chained.
     """
     eps = _group(group)
     if name not in eps:
@@ -41,14 +42,30 @@ def load_entry_point(group: str, name: str) -> Any:
     return _load(eps[name], group)
 
 
-def _load(ep: EntryPoint, group: str) -> Any:
+def describe_entry_point(group: str, name: str) -> str:
+    """``entry point 'NAME' = 'module:attr' in group 'GROUP' (from DIST)``, for error messages.
+
+    Use it wherever a loaded object is rejected, so that every plugin error names the entry
+    point and its distribution; an unknown name is described by name and group alone.
+    """
+    ep = _group(group).get(name)
+    return _describe(ep, group) if ep is not None else f"entry point {name!r} in group {group!r}"
+
+
+def _describe(ep: EntryPoint, group: str) -> str:
     dist = ep.dist.name if ep.dist is not None else "unknown distribution"
+    return f"entry point {ep.name!r} = {ep.value!r} in group {group!r} (from {dist})"
+
+
+def _load(ep: EntryPoint, group: str) -> Any:
     try:
         return ep.load()
-    except (ImportError, AttributeError) as exc:
+    # Loading an entry point runs a third party's module: that is the boundary where any error
+    # (RuntimeError, SyntaxError, ...) must become one that names the plugin, not an
+    # INTERNALERROR naming neither the entry point nor its distribution.
+    except Exception as exc:
         raise PluginLoadError(
-            f"entry point {ep.name!r} = {ep.value!r} in group {group!r} "
-            f"(from {dist}) failed to load: {type(exc).__name__}: {exc}",
+            f"{_describe(ep, group)} failed to load: {type(exc).__name__}: {exc}",
             group=group,
             name=ep.name,
         ) from exc

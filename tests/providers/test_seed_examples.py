@@ -7,6 +7,7 @@ openai SDK at a real local OpenAI-compatible server.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import socket
@@ -18,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from dotevals.providers import ModelHandle, ModelProvider
 from dotevals.testing import ServerProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -433,3 +435,107 @@ def test_broken_provider_plugin_is_a_session_error(
             "ModuleNotFoundError*missing_dependency_of_brokenmod*"
         ]
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "module", "error"),
+    [
+        pytest.param(
+            "raisingmod:Provider",
+            "raise RuntimeError('no licence server')\n",
+            "RuntimeError: no licence server",
+            id="raises-at-import",
+        ),
+        pytest.param(
+            "syntaxmod:Provider",
+            "def broken(:\n",
+            "SyntaxError*",
+            id="syntax-error",
+        ),
+        pytest.param(
+            "emptymod:Provider",
+            "class Other:\n    pass\n",
+            "AttributeError*Provider*",
+            id="missing-object",
+        ),
+    ],
+)
+def test_plugin_that_fails_to_load_is_a_session_error(
+    pytester: pytest.Pytester,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    value: str,
+    module: str,
+    error: str,
+) -> None:
+    site = tmp_path / "site"
+    make_distribution(site, "badpkg", {"bad": value}, {value.partition(":")[0]: module})
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess(*QUIET)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # a session error, not a skip
+    assert "INTERNALERROR" not in result.stderr.str() + result.stdout.str()
+    result.stderr.fnmatch_lines([f"*'bad' = '{value}'*(from badpkg) failed to load: {error}"])
+    result.stdout.no_fnmatch_line("*1 passed*")
+
+
+def test_plugin_that_names_no_provider_is_a_session_error(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    make_distribution(site, "intpkg", {"answer": "intmod:ANSWER"}, {"intmod": "ANSWER = 42\n"})
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    pytester.makepyfile(test_nothing="def test_nothing():\n    pass\n")
+    result = pytester.runpytest_subprocess(*QUIET)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "INTERNALERROR" not in result.stderr.str() + result.stdout.str()
+    result.stderr.fnmatch_lines(["*entry point 'answer'*names 42: expected a ModelProvider*"])
+    result.stdout.no_fnmatch_line("*1 passed*")
+
+
+# --------------------------------------------------------------------------- 5. handle teardown
+
+
+class _CountingProvider(ModelProvider):
+    """A manager whose teardown can fail and can be held open, counting calls."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.fail = fail
+        self.calls = 0
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def setup(self, resource_spec: str, **config: Any) -> ModelHandle:
+        return ModelHandle(resource_spec, object(), self)
+
+    async def teardown(self, resource_id: str) -> None:
+        self.calls += 1
+        await self.release.wait()
+        if self.fail:
+            raise RuntimeError("teardown failed")
+
+
+async def test_a_teardown_that_raises_leaves_the_handle_active_for_a_retry() -> None:
+    provider = _CountingProvider(fail=True)
+    handle = await provider.setup("m")
+    with pytest.raises(RuntimeError, match="teardown failed"):
+        await handle.teardown()
+    assert handle.is_active  # as on the page: inactive only once the manager returned
+    provider.fail = False
+    await handle.teardown()  # the retry reaches the manager again
+    assert not handle.is_active and provider.calls == 2
+    await handle.teardown()  # and then teardown is idempotent
+    assert provider.calls == 2
+
+
+async def test_concurrent_teardowns_call_the_manager_once() -> None:
+    provider = _CountingProvider()
+    provider.release.clear()  # hold the first teardown open while the second arrives
+    handle = await provider.setup("m")
+    first = asyncio.create_task(handle.teardown())
+    second = asyncio.create_task(handle.teardown())
+    await asyncio.sleep(0)
+    assert provider.calls == 1 and handle.is_active
+    provider.release.set()
+    await asyncio.gather(first, second)
+    assert provider.calls == 1 and not handle.is_active

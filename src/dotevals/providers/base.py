@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ModelHandle", "ModelProvider", "ResourceHandle"]
@@ -29,13 +30,18 @@ class ModelProvider(ABC):
 class ModelHandle:
     """Handle for managing resource lifecycle.
 
-    ``await handle.teardown()`` calls the provider once; later calls do nothing.
+    ``await handle.teardown()`` calls the provider's ``teardown`` and, once that returns, marks
+    the handle inactive (as the page does): later calls do nothing, while a teardown that raised
+    leaves the handle active so that it can be retried. Concurrent calls are serialized, so the
+    provider is called once.
     """
 
     resource_id: str
     model: Any
     manager: ModelProvider
     _active: bool = True
+    # Not a constructor argument: the page's ``ModelHandle(resource_id, model, manager)`` holds.
+    _lock: asyncio.Lock | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def is_active(self) -> bool:
@@ -44,9 +50,14 @@ class ModelHandle:
 
     async def teardown(self) -> None:
         """Tear down this model resource."""
-        if self._active:
-            self._active = False
-            await self.manager.teardown(self.resource_id)
+        if not self._active:
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._active:  # another caller may have finished while this one waited
+                await self.manager.teardown(self.resource_id)
+                self._active = False
 
 
 #: The page's examples annotate ``setup`` with ``-> ResourceHandle``: the same type.
