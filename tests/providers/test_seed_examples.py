@@ -489,7 +489,9 @@ def test_plugin_that_names_no_provider_is_a_session_error(
     result = pytester.runpytest_subprocess(*QUIET)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "INTERNALERROR" not in result.stderr.str() + result.stdout.str()
-    result.stderr.fnmatch_lines(["*entry point 'answer'*names 42: expected a ModelProvider*"])
+    result.stderr.fnmatch_lines(
+        ["*entry point 'answer'*(from intpkg) names 42: expected a ModelProvider*"]
+    )
     result.stdout.no_fnmatch_line("*1 passed*")
 
 

@@ -34,7 +34,7 @@ import pytest_asyncio
 # named by an entry point is told apart from a provider class.
 from _pytest.fixtures import FixtureFunctionDefinition
 
-from dotevals._registry import entry_point_names, load_group
+from dotevals._registry import describe_entry_point, entry_point_names, load_group
 from dotevals.errors import PluginLoadError, ProviderError
 from dotevals.providers._pool import SharedResourceProvider
 from dotevals.providers.base import ModelHandle, ModelProvider
@@ -78,7 +78,7 @@ def _classify(name: str, obj: Any, config: pytest.Config) -> ProviderEntry:
             config.pluginmanager.register(module)
         return ProviderEntry(name, fixture=obj.name)
     raise pytest.UsageError(
-        f"entry point {name!r} in group {GROUP!r} names {obj!r}: expected a ModelProvider "
+        f"{describe_entry_point(GROUP, name)} names {obj!r}: expected a ModelProvider "
         "subclass or a pytest fixture that returns a provider"
     )
 
