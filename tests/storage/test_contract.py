@@ -43,6 +43,14 @@ def test_non_json_value_stored_as_repr(store: Storage) -> None:
     assert store.load("exp", "ev").records[0].dataset_row == {"x": "<opaque thing>"}
 
 
+def test_a_warning_made_an_error_never_loses_the_record(store: Storage) -> None:
+    writer = store.open_writer("exp", "ev", HEADER)
+    with pytest.raises(StoreWarning, match="not JSON: stored as repr"):
+        writer.append(Record(item_id=0, dataset_row=[_Opaque()]))  # the "error" filter is on
+    writer.close()
+    assert store.load("exp", "ev").records[0].dataset_row == ["<opaque thing>"]
+
+
 def test_last_record_wins_and_names_round_trip(store: Storage) -> None:
     writer = store.open_writer("exp", "eval[org/model]", HEADER)
     writer.append(Record(item_id=0, dataset_row=[1], error={"type": "E", "message": "m"}))

@@ -165,19 +165,6 @@ def test_valid_json_that_is_no_record_is_skipped_with_its_line(
         assert sorted(store.load("exp", "ev").records) == [0]
 
 
-class _Opaque:
-    def __repr__(self) -> str:
-        return "<opaque>"
-
-
-def test_a_warning_made_an_error_never_loses_the_record(store: JSONLStorage) -> None:
-    writer = store.open_writer("exp", "ev", HEADER)
-    with pytest.raises(StoreWarning, match="not JSON: stored as repr"):
-        writer.append(Record(item_id=0, dataset_row=[_Opaque()]))  # the "error" filter is on
-    writer.close()
-    assert store.load("exp", "ev").records[0].dataset_row == ["<opaque>"]
-
-
 def test_an_experiment_named_logs_is_refused_not_hidden(store: JSONLStorage) -> None:
     with pytest.raises(ConfigurationError, match=r"'logs' is reserved.*--experiment NAME"):
         store.open_writer("logs", "ev", HEADER)

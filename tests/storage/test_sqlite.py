@@ -138,18 +138,6 @@ def test_valid_json_that_is_no_record_is_skipped(store: SQLiteStorage) -> None:
         assert list(store.load("exp", "ev").records) == [1]
 
 
-def test_a_warning_made_an_error_never_loses_the_record(store: SQLiteStorage) -> None:
-    class Opaque:
-        def __repr__(self) -> str:
-            return "<opaque>"
-
-    writer = store.open_writer("exp", "ev", HEADER)
-    with pytest.raises(StoreWarning, match="not JSON: stored as repr"):
-        writer.append(Record(item_id=0, dataset_row=[Opaque()]))  # the "error" filter is on
-    writer.close()
-    assert store.load("exp", "ev").records[0].dataset_row == ["<opaque>"]
-
-
 def test_names_are_kept_verbatim(store: SQLiteStorage) -> None:
     hostile = ["a/b", "../../escape", "..\\x", ".hidden/..", "ü n ì"]
     for name in hostile:
