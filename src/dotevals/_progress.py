@@ -1,4 +1,9 @@
-"""The progress bar: rich, redrawn at most ten times a second by the engine."""
+"""The progress bar: rich, redrawn at most ten times a second by the engine.
+
+It is drawn on a terminal and in a Jupyter notebook (where rich reports ``is_terminal`` False
+and draws through ipywidgets); elsewhere (a pipe, a CI log) nothing is drawn. Names are shown
+literally, never read as rich markup.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dotevals.metrics import RunningMetrics
@@ -34,13 +40,23 @@ class RichProgress:
         self._progress: Progress | None = None
         self._task: Any = None
 
+    @property
+    def draws(self) -> bool:
+        """Whether the console shows a bar: a terminal or a Jupyter notebook."""
+        with self._suspend():
+            return bool(self.console.is_terminal or self.console.is_jupyter)
+
+    @property
+    def active(self) -> bool:
+        """Whether a bar is on screen now (between :meth:`start` and :meth:`finish`)."""
+        return self._progress is not None
+
     def start(self, name: str, total: int | None, done: int) -> None:
         """Show a bar for one evaluation."""
-        with self._suspend():
-            if not self.console.is_terminal:
-                return
+        if not self.draws:
+            return
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
+            TextColumn("{task.description}", style="bold", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[info]}"),
@@ -60,7 +76,9 @@ class RichProgress:
         if self._progress is None:
             return
         parts = [
-            f"{m} {format_metric(v)}" for ms in metrics.results().values() for m, v in ms.items()
+            escape(f"{m} {format_metric(v)}")
+            for ms in metrics.results().values()
+            for m, v in ms.items()
         ]
         if errors:
             parts.append(f"[red]{errors} errors")

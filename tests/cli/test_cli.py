@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -50,14 +51,20 @@ def write(
     evaluation: str,
     records: list[Record],
     summary: dict[str, Any] | None = None,
+    finished: bool = True,
 ) -> None:
-    """Store records with the real writer, as a run would."""
+    """Store records with the real writer, as a run would.
+
+    A finished run ends with its summary (``summary``, or a plain one); an unfinished one is
+    what a killed run leaves: the header and some records, no summary after them.
+    """
     writer = store.open_writer(experiment, evaluation, {"dotevals_version": "test"})
     try:
         for record in records:
             writer.append(record)
-        if summary is not None:
-            writer.write_summary(summary)
+        if finished:
+            errors = sum(1 for r in records if r.is_error)
+            writer.write_summary(summary or {"total": len(records), "errors": errors})
     finally:
         writer.close()
 
@@ -109,6 +116,68 @@ def test_list_shows_counts_and_status(store: Storage) -> None:
     assert cells[:5] == ["with-errors", "2", "11", "2", "has errors"]
     cells = [c.strip() for c in lines["clean"].split("│")[1:-1]]
     assert cells[:5] == ["clean", "1", "2", "0", "complete"]
+
+
+def _list_cells(result: Result) -> dict[str, list[str]]:
+    rows = [line.split("│")[1:-1] for line in result.output.splitlines() if "│" in line]
+    return {cells[0].strip(): [c.strip() for c in cells] for cells in rows}
+
+
+def test_list_says_incomplete_for_a_killed_run(store: Storage) -> None:
+    write(store, "killed", "eval_a", [_ok(0, True), _ok(1, True)], finished=False)
+    write(store, "header-only", "eval_a", [], finished=False)
+    write(store, "rerun-killed", "eval_a", [_failed(0), _ok(1, True)])
+    write(store, "rerun-killed", "eval_a", [_ok(0, True)], finished=False)
+    write(store, "finished", "eval_a", [_ok(0, True), _ok(1, True)])
+    result = run(store, "list")
+    assert result.exit_code == 0, result.output
+    cells = _list_cells(result)
+    assert cells["killed"][:5] == ["killed", "1", "2", "0", "incomplete"]
+    assert cells["header-only"][:5] == ["header-only", "1", "0", "0", "incomplete"]
+    assert cells["rerun-killed"][:5] == ["rerun-killed", "1", "2", "0", "incomplete"]
+    assert cells["finished"][:5] == ["finished", "1", "2", "0", "complete"]
+
+
+def test_list_one_incomplete_evaluation_makes_the_experiment_incomplete(store: Storage) -> None:
+    write(store, "exp", "eval_done", MIXED)
+    write(store, "exp", "eval_killed", [_ok(0, True)], finished=False)
+    assert _list_cells(run(store, "list"))["exp"][4] == "incomplete"
+
+
+def test_list_says_incomplete_when_fewer_rows_than_the_dataset(store: Storage) -> None:
+    rows = [_ok(0, True), _ok(1, True)]
+    write(store, "interrupted", "e", rows, {"total": 2, "errors": 0, "dataset_size": 5})
+    write(store, "all-rows", "e", rows, {"total": 2, "errors": 0, "dataset_size": 2})
+    cells = _list_cells(run(store, "list"))
+    assert cells["interrupted"][4] == "incomplete"
+    assert cells["all-rows"][4] == "complete"
+
+
+def test_list_says_failed_when_the_run_stopped_early(store: Storage) -> None:
+    summary = {"total": 2, "errors": 2, "failure": "stopped after 2 rows failed the same way"}
+    write(store, "stopped", "e", [_failed(0), _failed(1)], summary)
+    assert _list_cells(run(store, "list"))["stopped"][4] == "failed"
+
+
+def test_list_help_documents_the_statuses() -> None:
+    result = CliRunner().invoke(main, ["list", "--help"])
+    assert result.exit_code == 0
+    for status in ("failed", "incomplete", "has errors", "complete"):
+        assert f"\n    {status} " in result.output, result.output
+
+
+def test_names_with_brackets_are_shown_literally(store: Storage) -> None:
+    record = dataclasses.replace(_ok(0, True), scores=[{**_score(True), "name": "exact[strict]"}])
+    write(store, "exp[v2]", "eval_param[org/large]", [record])
+    write(store, "unnamed-[x]", "e", [_ok(0, True)])
+    listed = run(store, "list").output
+    assert "exp[v2]" in listed
+    shown = run(store, "show", "exp[v2]").output
+    assert "Experiment exp[v2]" in shown
+    assert "eval_param[org/large]: 1 rows, 0 errors" in shown
+    assert "exact[strict]" in shown
+    cleanup = run(store, "cleanup", "--older-than", "0", "--dry-run").output
+    assert "unnamed-[x]" in cleanup
 
 
 def test_list_filters_by_name(store: Storage) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,13 +25,22 @@ def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "dotevals.cli", "demo", "--experiment", "demo1"],
         cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},  # wide enough that no figure wraps
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
-    assert "numeric_match.accuracy" in done.stdout
+    # each evaluation's accuracy with its 95% confidence interval, e.g. "0.778 [0.592, 0.894]"
+    figure = r"(\d\.\d{3}) \[(-?\d\.\d{3}), (\d\.\d{3})\]"
+    for score in ("numeric_match", "exact_match"):
+        found = re.search(rf"{score}\.accuracy {figure}", done.stdout)
+        assert found is not None, done.stdout
+        value, low, high = (float(g) for g in found.groups())
+        assert 0.0 <= value <= 1.0
+        assert low <= value <= high
+        assert low < high
     assert "dotevals show demo1" in done.stdout
     stored = sorted(p.name for p in (tmp_path / ".dotevals" / "demo1").iterdir())
     assert stored == ["eval_arithmetic.jsonl", "eval_capitals.jsonl"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -42,5 +43,6 @@ def demo_command(experiment: str | None, storage: str | None) -> None:
             "-v",
         ]
         code = subprocess.call(command, cwd=tmp)
-    click.echo(f"\nSee the results: dotevals show {experiment} --storage {storage}")
+    shown = f"dotevals show {shlex.quote(experiment)} --storage {shlex.quote(storage)}"
+    click.echo(f"\nSee the results: {shown}")
     sys.exit(code)

@@ -14,6 +14,7 @@ from rich.text import Text
 from dotevals.cli._common import (
     console,
     format_time,
+    last_run_finished,
     load_evaluation,
     require_evaluation,
     require_experiment,
@@ -23,7 +24,9 @@ from dotevals.cli._common import (
 from dotevals.cli._stats import (
     EvaluationFigures,
     ExperimentOverview,
+    Status,
     evaluation_figures,
+    evaluation_status,
     figures_to_dict,
 )
 from dotevals.results import MetricValue, Record
@@ -31,12 +34,28 @@ from dotevals.storage import Storage
 
 __all__ = ["list_command", "show_command"]
 
+_STATUS_STYLE: dict[Status, str] = {
+    "complete": "green",
+    "has errors": "yellow",
+    "incomplete": "yellow",
+    "failed": "red",
+}
+
 
 @click.command("list")
 @click.option("--name", "substring", default="", help="Only experiments whose name contains this.")
 @storage_option
 def list_command(substring: str, store: Storage) -> None:
-    """List the stored experiments, most recently modified first."""
+    """List the stored experiments, most recently modified first.
+
+    \b
+    Status, the worst of the experiment's evaluations:
+      failed      a run stopped early: many rows failed the same way, none passed
+      incomplete  the last run did not finish (killed before writing its summary),
+                  or fewer rows are stored than the dataset has (an interrupted run)
+      has errors  the runs finished but some rows errored: run again to retry them
+      complete    the runs finished and no row errored
+    """
     names = [n for n in store.list_experiments() if substring in n]
     if not names:
         click.echo(f"No experiments{_matching(substring)} in {store.url}.")
@@ -48,7 +67,7 @@ def list_command(substring: str, store: Storage) -> None:
     for o in overviews:
         table.add_row(
             *text_cells(o.name, o.evaluations, o.rows, o.errors),
-            Text(o.status, style="green" if o.errors == 0 else "yellow"),
+            Text(o.status, style=_STATUS_STYLE[o.status]),
             Text(format_time(o.modified)),
         )
     console().print(table)
@@ -61,12 +80,18 @@ def _matching(substring: str) -> str:
 def _overview(store: Storage, experiment: str) -> ExperimentOverview:
     evaluations = store.list_evaluations(experiment)
     stored = [load_evaluation(store, experiment, e) for e in evaluations]
+    statuses = [
+        evaluation_status(s, last_run_finished(store, experiment, e))
+        for e, s in zip(evaluations, stored)
+    ]
     return ExperimentOverview(
         name=experiment,
         evaluations=len(evaluations),
         rows=sum(len(s.records) for s in stored),
         errors=sum(s.errors for s in stored),
         modified=store.experiment_mtime(experiment),
+        failed=statuses.count("failed"),
+        incomplete=statuses.count("incomplete"),
     )
 
 

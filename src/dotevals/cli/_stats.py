@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -24,7 +25,9 @@ __all__ = [
     "ExperimentOverview",
     "MetricFigures",
     "evaluation_figures",
+    "evaluation_status",
     "figures_to_dict",
+    "last_run_finished",
     "metric_value_dict",
 ]
 
@@ -71,20 +74,63 @@ class EvaluationFigures:
         return dict(counts.most_common())
 
 
+#: What ``dotevals list`` says of an evaluation, worst first (``dotevals list --help``).
+Status = Literal["failed", "incomplete", "has errors", "complete"]
+
+
 @dataclass(frozen=True)
 class ExperimentOverview:
-    """One line of ``dotevals list``."""
+    """One line of ``dotevals list``; ``failed`` and ``incomplete`` count evaluations."""
 
     name: str
     evaluations: int
     rows: int
     errors: int
     modified: float
+    failed: int = 0
+    incomplete: int = 0
 
     @property
-    def status(self) -> str:
-        """``complete`` when no row errored, else ``has errors``."""
+    def status(self) -> Status:
+        """The worst status of the experiment's evaluations (``dotevals list --help``)."""
+        if self.failed:
+            return "failed"
+        if self.incomplete:
+            return "incomplete"
         return "complete" if self.errors == 0 else "has errors"
+
+
+def last_run_finished(entries: Iterable[dict[str, Any]]) -> bool:
+    """Whether the store's entries end with a summary written after the last record.
+
+    A run writes its summary when it ends, on Ctrl-C and exceptions too; a killed process
+    (SIGKILL, out of memory, power loss) leaves records, or only the header, after it.
+    """
+    finished = False
+    for entry in entries:
+        kind = entry.get("type", "record")
+        if kind == "summary":
+            finished = True
+        elif kind == "record":
+            finished = False
+    return finished
+
+
+def evaluation_status(stored: StoredEvaluation, finished: bool) -> Status:
+    """``failed``, ``incomplete``, ``has errors`` or ``complete`` for one evaluation.
+
+    ``finished`` is :func:`last_run_finished` of its entries. The dataset size is read from
+    the summary or header (``dataset_size``) when the run stored it.
+    """
+    summary = stored.summary or {}
+    if finished and summary.get("failure"):
+        return "failed"
+    size = _number(summary.get("dataset_size"))
+    if size is None:
+        size = _number((stored.header or {}).get("dataset_size"))
+    if not finished or (size is not None and len(stored.records) < size):
+        return "incomplete"
+    return "has errors" if stored.errors else "complete"
 
 
 def evaluation_figures(name: str, stored: StoredEvaluation) -> EvaluationFigures:

@@ -7,8 +7,8 @@ per-test fixtures on one event loop: both loop scopes default to ``session`` her
 pytest has no public API for one plugin to set another plugin's ini defaults, so this module
 writes the values into ``Config``'s ini cache before pytest-asyncio reads them. It is the one
 place that touches pytest internals; ``tests/plugin/test_asyncio_defaults.py`` checks it
-against the pytest and pytest-asyncio versions we support. A value the user gave (ini file or
-``-o``) is never replaced.
+against the pytest and pytest-asyncio versions we support. A value the user gave (ini file,
+pyproject.toml, ``-o``, or ``--asyncio-mode``) is never replaced.
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
-"""The table of evaluations printed at the end of a pytest session."""
+"""The table of evaluations printed at the end of a pytest session.
+
+Every name in it (evaluations, scores, experiments) is user text and is shown literally:
+``eval_param[small]`` must not be read as rich markup.
+"""
 
 from __future__ import annotations
 
 import io
+import shlex
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from dotevals._engine import EvaluationReport
 from dotevals.results import format_metric
@@ -13,18 +19,31 @@ from dotevals.results import format_metric
 __all__ = ["render_summary"]
 
 
-def _metrics_text(report: EvaluationReport) -> str:
+def _label(score: str, metric: str) -> str:
+    """``score.metric``, or just ``metric`` when the score is named like it."""
+    return metric if metric == score else f"{score}.{metric}"
+
+
+def _metrics_text(report: EvaluationReport) -> Text:
     parts = [
-        f"{score}.{name} {format_metric(value)}" if name != score else f"{name} {value}"
+        f"{_label(score, name)} {format_metric(value)}"
         for score, metrics in report.metrics.items()
         for name, value in metrics.items()
     ]
-    return "\n".join(parts) or "-"
+    return Text("\n".join(parts) or "-")
 
 
 def _rows(report: EvaluationReport) -> str:
     size = report.dataset_size
     return f"{report.total}/{size}" if size is not None else str(report.total)
+
+
+def _results_line(experiment: str, url: str) -> Text:
+    """``results: experiment NAME in URL (see: dotevals show NAME)``, the name shell-quoted."""
+    line = Text("results: experiment ")
+    line.append(experiment, style="bold")
+    line.append(f" in {url} (see: dotevals show {shlex.quote(experiment)})")
+    return line
 
 
 def render_summary(reports: list[EvaluationReport], width: int, color: bool) -> str:
@@ -34,7 +53,7 @@ def render_summary(reports: list[EvaluationReport], width: int, color: bool) -> 
         table.add_column(column, overflow="fold")
     for report in reports:
         table.add_row(
-            report.evaluation,
+            Text(report.evaluation),
             _rows(report),
             str(report.errors),
             _metrics_text(report),
@@ -51,7 +70,5 @@ def render_summary(reports: list[EvaluationReport], width: int, color: bool) -> 
     console.print(table)
     experiments = sorted({(r.experiment, r.storage_url) for r in reports})
     for experiment, url in experiments:
-        console.print(
-            f"results: experiment [bold]{experiment}[/] in {url} (see: dotevals show {experiment})"
-        )
+        console.print(_results_line(experiment, url))
     return buffer.getvalue()
