@@ -17,6 +17,7 @@ import itertools
 import json
 import math
 import re
+import shlex
 import time
 import traceback
 import weakref
@@ -651,6 +652,7 @@ def _summary_entry(report: EvaluationReport) -> dict[str, Any]:
         "error_types": report.error_types,
         "concurrency": report.concurrency,
         "failure": report.failure,
+        "dataset_size": report.dataset_size,
     }
 
 
@@ -700,7 +702,7 @@ def check_thresholds(spec: EvaluationSpec, report: EvaluationReport) -> str | No
         return report.failure
     if report.ran and report.errors == report.total:
         kinds = ", ".join(f"{k} x{n}" for k, n in report.error_types.items())
-        return f"every row errored ({kinds}); see `dotevals show {report.experiment} --errors`"
+        return f"every row errored ({kinds}); see `dotevals show {shlex.quote(report.experiment)} --errors`"
     for key, minimum in spec.threshold.items():
         value = _find_metric(report.metrics, key)
         if value is None:

@@ -94,6 +94,11 @@ def test_ctrl_c_stops_cleanly_with_completed_rows_stored(pytester: pytest.Pytest
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
     lines = [json.loads(line) for line in store.read_text().splitlines()]
     assert lines[-1]["type"] == "summary"  # the run closed its store on the way out
+    assert lines[-1]["dataset_size"] == 2000
+    listed = subprocess.run(
+        [sys.executable, "-m", "dotevals.cli", "list"], cwd=pytester.path, capture_output=True
+    )
+    assert b"incomplete" in listed.stdout, listed.stdout  # fewer rows stored than the dataset
     stored = _final_records(store)
     assert 20 <= len(stored) < 2000
     assert all(r["error"] is None for r in stored.values())
