@@ -702,7 +702,8 @@ def check_thresholds(spec: EvaluationSpec, report: EvaluationReport) -> str | No
         return report.failure
     if report.ran and report.errors == report.total:
         kinds = ", ".join(f"{k} x{n}" for k, n in report.error_types.items())
-        return f"every row errored ({kinds}); see `dotevals show {shlex.quote(report.experiment)} --errors`"
+        hint = f"dotevals show {shlex.quote(report.experiment)} --errors"
+        return f"every row errored ({kinds}); see `{hint}`"
     for key, minimum in spec.threshold.items():
         value = _find_metric(report.metrics, key)
         if value is None:
