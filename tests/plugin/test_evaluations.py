@@ -248,9 +248,65 @@ def test_indirect_parametrization_ids(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*eval_param?small? PASSED*", "*eval_param?org/large? PASSED*"])
     result.stdout.no_fnmatch_line("*None*")
-    pytester.runpytest("--experiment", "p", "--lf").assert_outcomes(passed=2)
-    slash = records(pytester.path, "p", "eval_param[org%2Flarge]")
-    assert len(slash) == 2
+    assert len(records(pytester.path, "p", "eval_param[small]")) == 2
+    assert len(records(pytester.path, "p", "eval_param[org%2Flarge]")) == 2
+
+
+def store_of(root: Path, experiment: str, evaluation: str) -> Path:
+    """The store file whose header names ``evaluation``, whatever its encoded file name."""
+    folder = root / ".dotevals" / experiment
+    found = [
+        path
+        for path in folder.iterdir()
+        if json.loads(path.read_text().splitlines()[0]).get("evaluation") == evaluation
+    ]
+    assert len(found) == 1, sorted(p.name for p in folder.iterdir())
+    return found[0]
+
+
+def record_lines(path: Path) -> list[int]:
+    """The item ids of the record lines of a store file, one per line, in file order."""
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    return [e["item_id"] for e in entries if "item_id" in e]
+
+
+SLASH = """
+from pathlib import Path
+import pytest
+from dotevals import foreach
+
+@pytest.mark.parametrize("model", ["org/model"])
+@foreach("x", range(4))
+def eval_slash(x, model):
+    with Path("calls.txt").open("a") as f:
+        f.write(f"{x}\\n")
+    if x == 2 and not Path("fixed").exists():
+        raise ConnectionRefusedError("model server down")
+    return True
+"""
+
+
+def test_resume_of_a_name_with_a_slash_reruns_no_completed_row(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(eval_slash=SLASH)
+    calls = pytester.path / "calls.txt"
+    pytester.runpytest("--max-retries", "0", "--experiment", "s").assert_outcomes(passed=1)
+    path = store_of(pytester.path, "s", "eval_slash[org/model]")
+    assert path.parent == pytester.path / ".dotevals" / "s"  # the "/" made no folder
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    assert sorted(record_lines(path)) == [0, 1, 2, 3]
+    (pytester.path / "fixed").touch()
+    calls.write_text("")
+    pytester.runpytest("--max-retries", "0", "--experiment", "s").assert_outcomes(passed=1)
+    assert calls.read_text().split() == ["2"]
+    lines = record_lines(path)
+    assert sorted(lines) == [0, 1, 2, 2, 3]  # one new line: the errored row's
+    assert records(pytester.path, "s", path.stem)[2]["error"] is None
+    calls.write_text("")
+    pytester.runpytest("--experiment", "s").assert_outcomes(passed=1)
+    assert calls.read_text() == ""
+    assert record_lines(path) == lines
 
 
 def test_batch_records_per_row(pytester: pytest.Pytester) -> None:
@@ -369,3 +425,127 @@ def test_cache_option_reports_hits_and_misses(pytester: pytest.Pytester) -> None
     first.stdout.fnmatch_lines(["*eval_cached*2/2*", "*response cache c.sqlite: 0 hits, 2 misses*"])
     second = pytester.runpytest_subprocess("--cache", "c.sqlite", "-p", "no:benchmark")
     second.stdout.fnmatch_lines(["*response cache c.sqlite: 2 hits, 0 misses*"])
+
+
+def test_return_types_are_stored_through_the_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_returns="""
+        from dotevals import foreach, Result, Score
+        from dotevals.metrics import accuracy
+
+        @foreach("x", range(4))
+        def eval_text(x):
+            return Result(f"answer {x}")
+
+        @foreach("x", range(4))
+        def eval_int(x):
+            return x
+
+        @foreach("x", range(4))
+        def eval_float(x):
+            return x / 4
+
+        @foreach("x", range(4))
+        def eval_score(x):
+            return Score("parity", x % 2 == 0, [accuracy()], {"x": x})
+        """
+    )
+    result = pytester.runpytest("--experiment", "ret")
+    result.assert_outcomes(passed=4)
+    text = records(pytester.path, "ret", "eval_text")
+    assert [text[i]["model_response"] for i in range(4)] == [f"answer {i}" for i in range(4)]
+    assert all(r["scores"] == [] and r["error"] is None for r in text.values())
+    for name, values, mean in [
+        ("eval_int", [0, 1, 2, 3], 1.5),
+        ("eval_float", [0, 0.25, 0.5, 0.75], 0.375),
+    ]:
+        final = records(pytester.path, "ret", name)
+        assert [final[i]["scores"] for i in range(4)] == [
+            [{"name": name, "value": v, "metrics": ["mean"], "metadata": {}}] for v in values
+        ]
+        assert all(r["model_response"] is None for r in final.values())
+        (summary,) = [
+            e for e in read_store(pytester.path, "ret", name) if e.get("type") == "summary"
+        ]
+        assert {s: sorted(ms) for s, ms in summary["metrics"].items()} == {name: ["mean"]}
+        assert summary["metrics"][name]["mean"]["value"] == pytest.approx(mean)
+    score = records(pytester.path, "ret", "eval_score")
+    assert [score[i]["scores"] for i in range(4)] == [
+        [{"name": "parity", "value": i % 2 == 0, "metrics": ["accuracy"], "metadata": {"x": i}}]
+        for i in range(4)
+    ]
+    result.stdout.fnmatch_lines(
+        ["*eval_int *4/4*eval_int.mean 1.500*", "*eval_score *4/4*parity.accuracy 0.500*"]
+    )
+
+
+def test_a_file_given_by_path_is_collected_whatever_its_name(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        mychecks="""
+        from dotevals import foreach
+
+        @foreach("x", range(3))
+        def eval_checks(x):
+            return x >= 0
+
+        def test_plain():
+            assert True
+
+        def check_not_collected():
+            raise AssertionError("only eval_* and test_* functions are collected")
+        """
+    )
+    # not named like a test file: a directory run does not collect it
+    assert pytester.runpytest().ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result = pytester.runpytest("mychecks.py", "-v", "--experiment", "path")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["mychecks.py::eval_checks PASSED*", "mychecks.py::test_plain PASSED*"]
+    )
+    assert len(records(pytester.path, "path", "eval_checks")) == 3
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def test_summary_table_rows_errors_ci_and_location(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_table="""
+        from dotevals import foreach
+
+        @foreach("x", range(4))
+        def eval_acc(x):
+            if x == 3:
+                raise ValueError("unparseable answer")
+            return x < 2
+
+        def rows():
+            yield from range(3)
+
+        @foreach("x", rows())
+        def eval_gen(x):
+            return x
+
+        @foreach("x", range(15))
+        def eval_stops(x):
+            raise PermissionError("401 bad API key")
+        """
+    )
+    result = pytester.runpytest("--experiment", "tab", "--storage", "sqlite://results.db")
+    result.assert_outcomes(passed=2, failed=1)
+    low, high = wilson(0.5, 4)  # the errored row counts as a failure: 2 of 4
+    ci = f"[[]{low:.3f}, {high:.3f}[]]"  # fnmatch: [[] and []] match [ and ]
+    result.stdout.fnmatch_lines(
+        [
+            "*┃ evaluation *┃ rows *┃ errors *┃ metrics (95% CI) *┃ time *┃",
+            f"│ eval_acc *│ 4/4 *│ 1 *│ eval_acc.accuracy 0.500 {ci} *│ *s │",
+            # a generator has no length: the rows done alone; mean of 0, 1, 2 with its CI
+            "│ eval_gen *│ 3 *│ 0 *│ eval_gen.mean 1.000 [[]-0.132, 2.132[]] *│ *s │",
+            # stopped early after 10 identical errors: done/total tells
+            "│ eval_stops *│ 10/15 *│ 10 *│ - *│ *s │",
+            "results: experiment tab in sqlite://results.db (see: dotevals show tab)",
+        ]
+    )
