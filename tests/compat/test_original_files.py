@@ -7,7 +7,6 @@ plain Python objects: nothing here needs a network.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,26 +33,13 @@ from dotevals.datasets import (
 )
 from dotevals.decorators import WHOLE_DATASET, get_spec, retries_to_max_retries
 from dotevals.errors import ConfigurationError, PluginLoadError
+from stores import read_store as stored
+from stores import records
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def stored(root: Path, experiment: str, evaluation: str) -> list[dict[str, Any]]:
-    """Every JSON line of an evaluation's store."""
-    path = root / ".dotevals" / experiment / f"{evaluation}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def records(root: Path, experiment: str, evaluation: str) -> dict[int, dict[str, Any]]:
-    """The final record of each row, by item id."""
-    final: dict[int, dict[str, Any]] = {}
-    for entry in stored(root, experiment, evaluation):
-        if "item_id" in entry:
-            final[entry["item_id"]] = entry
-    return final
 
 
 def summary(root: Path, experiment: str, evaluation: str) -> dict[str, Any]:

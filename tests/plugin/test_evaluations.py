@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from stores import read_store, records
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def read_store(root: Path, experiment: str, evaluation: str) -> list[dict[str, Any]]:
-    path = root / ".dotevals" / experiment / f"{evaluation}.jsonl"
-    entries = []
-    for line in path.read_text().splitlines():
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            continue  # a torn line, as the store skips it
-    return entries
-
-
-def records(root: Path, experiment: str, evaluation: str) -> dict[int, dict[str, Any]]:
-    final: dict[int, dict[str, Any]] = {}
-    for entry in read_store(root, experiment, evaluation):
-        if "item_id" in entry:
-            final[entry["item_id"]] = entry
-    return final
 
 
 BASIC = """
