@@ -194,8 +194,9 @@ async def eval_bad(x):
 """
     )
     result = pytester.runpytest("--concurrency", "fast", "--experiment", "b")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*unknown concurrency 'fast'*number*adaptive*sequential*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # refused before any evaluation runs
+    result.stderr.fnmatch_lines(["*--concurrency*unknown concurrency 'fast'*number*adaptive*"])
+    assert not (pytester.path / ".dotevals").exists()
 
 
 THREADS = """

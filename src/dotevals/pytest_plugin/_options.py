@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
-from dotevals.concurrency import DEFAULT_MAX_CONCURRENCY
+from dotevals.concurrency import DEFAULT_MAX_CONCURRENCY, resolve_strategy
+from dotevals.errors import ConfigurationError
 from dotevals.storage import DEFAULT_STORAGE
 
 __all__ = ["add_options"]
@@ -15,6 +18,15 @@ def _positive(value: str) -> int:
     if number < 1:
         raise ValueError(value)
     return number
+
+
+def _concurrency(value: str) -> str:
+    """A ``--concurrency`` value that names a strategy, checked before any evaluation runs."""
+    try:
+        resolve_strategy(value, is_async=True)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -36,6 +48,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--concurrency",
+        type=_concurrency,
         help="'adaptive' (default for async), 'sequential', or a fixed number of rows in flight",
     )
     group.addoption(
