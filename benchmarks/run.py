@@ -194,6 +194,7 @@ async def bench_http(root: Path, n: int) -> None:
     print("== HTTP through a provider's openai SDK client, local server with 20 ms latency ==")
     fast = LocalModelProvider(latency=0.02, log_dir=root / "logs", stop_grace=1.0)
     handle = await fast.setup("bench")
+    await timed_run(handle.model, n // 5, root, "warm-up")  # server, connections, first calls
     ours, results = await timed_run(handle.model, n, root, "http")
     reached = max(limit for _, limit in results.report.concurrency)
     base = await plain_loop_http(handle.model, n, reached)
