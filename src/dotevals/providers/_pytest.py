@@ -39,6 +39,7 @@ from dotevals.errors import PluginLoadError, ProviderError
 from dotevals.providers._pool import SharedResourceProvider
 from dotevals.providers.base import ModelHandle, ModelProvider
 from dotevals.providers.server import set_session_defaults
+from dotevals.storage.jsonl import LOG_DIR, JSONLStorage
 
 __all__ = ["GROUP", "PLUGIN_NAME", "ProviderEntry", "load_providers", "parse_model_option"]
 
@@ -142,14 +143,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _store_log_dir(config: pytest.Config) -> Path | None:
-    """``<root>/logs`` when results go to JSONL files under ``root``, else None."""
-    url = config.getoption("storage", None)
-    if not isinstance(url, str):
+    """``<root>/logs`` when the session stores results as JSONL files under ``root``."""
+    from dotevals.pytest_plugin._item import STATE_KEY
+
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or not isinstance(state.storage, JSONLStorage):
         return None
-    scheme, sep, path = url.partition("://")
-    if sep and scheme != "json":
-        return None
-    return Path(path if sep else url).resolve() / "logs"
+    return state.storage.root.resolve() / LOG_DIR
 
 
 def _terminal_notice(config: pytest.Config) -> Callable[[str], None]:
