@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -138,14 +139,43 @@ class DatasetRegistry:
 
 
 def _from_entry_points(name: str) -> Any:
-    """The entry point called ``name``, else the entry point whose object has that ``name``."""
-    if name in entry_point_names(GROUP):
+    """The entry point called ``name``, else the entry point whose object has that ``name``.
+
+    Each entry point is loaded on its own, so a broken plugin of another name does not hide the
+    one asked for (it is reported with a warning when another one matched).
+
+    Raises:
+        PluginLoadError: the entry point called ``name`` fails to load; or none matched and an
+            entry point failed to load (it may be the one asked for): the first such error,
+            naming the entry point and its distribution, is chained.
+    """
+    names = entry_point_names(GROUP)
+    if name in names:
         return load_entry_point(GROUP, name)
-    try:
-        plugins = load_group(GROUP)
-    except PluginLoadError:  # a broken plugin of another name: `name` stays unknown
-        return None
-    return next((obj for obj in plugins.values() if getattr(obj, "name", None) == name), None)
+    broken: PluginLoadError | None = None
+    for ep_name in names:
+        try:
+            obj = load_entry_point(GROUP, ep_name)
+        except PluginLoadError as exc:
+            broken = broken or exc
+            continue
+        if getattr(obj, "name", None) == name:
+            if broken is not None:
+                warnings.warn(
+                    f"dataset {name!r} found, but another dataset plugin is broken: {broken}",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            return obj
+    if broken is not None:
+        raise PluginLoadError(
+            f"dataset {name!r} is neither registered nor an entry point name, and no "
+            f"{GROUP!r} entry point that loads has a class of that name; one that fails to "
+            f"load may be it: {broken}",
+            group=GROUP,
+            name=broken.name,
+        ) from broken
+    return None
 
 
 #: The registry ``foreach.NAME(...)`` and ``from dotevals.datasets import NAME`` look in.
@@ -187,15 +217,25 @@ def load_dataset(name: str, *args: Any, **kwargs: Any) -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    """``from dotevals.datasets import gsm8k``: the dataset class registered as ``gsm8k``."""
-    if name.startswith("_"):
-        raise AttributeError(name)
-    try:
-        return registry.get_dataset_class(name)
-    except PluginLoadError as exc:
-        raise AttributeError(
-            f"module 'dotevals.datasets' has no attribute {name!r}: {exc}"
-        ) from exc
+    """``from dotevals.datasets import gsm8k``: the dataset class registered as ``gsm8k``.
+
+    Only registered names and ``dotevals.datasets`` entry-point names resolve, and only the
+    entry point asked for is imported: any other name (``pytest_plugins``, a dunder) is an
+    AttributeError at once, without importing any plugin. Finding a plugin by its class's
+    ``name`` is left to :meth:`DatasetRegistry.get_dataset_class` (``foreach.NAME``).
+
+    Raises:
+        AttributeError: no dataset is registered or has an entry point under ``name``.
+        PluginLoadError: the entry point called ``name`` fails to load (not an AttributeError,
+            so that ``from dotevals.datasets import NAME`` shows why).
+    """
+    if not name.startswith("_"):
+        found = registry._classes.get(name)
+        if found is not None:
+            return found
+        if name in entry_point_names(GROUP):
+            return load_entry_point(GROUP, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _Lazy:
