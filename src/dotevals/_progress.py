@@ -46,11 +46,6 @@ class RichProgress:
         with self._suspend():
             return bool(self.console.is_terminal or self.console.is_jupyter)
 
-    @property
-    def active(self) -> bool:
-        """Whether a bar is on screen now (between :meth:`start` and :meth:`finish`)."""
-        return self._progress is not None
-
     def start(self, name: str, total: int | None, done: int) -> None:
         """Show a bar for one evaluation."""
         if not self.draws:

@@ -177,6 +177,35 @@ class MetricValue:
             "count": self.count,
         }
 
+    @classmethod
+    def from_dict(cls, data: Any) -> MetricValue | None:
+        """A value as a summary stores it (:meth:`to_dict`), or None without a numeric value.
+
+        Figures that are missing, ``null`` or not numbers are unknown: ``stderr`` becomes
+        ``nan``, ``count`` 0 and a confidence bound None (so :attr:`ci95` falls back to
+        ``value ± 1.96 * stderr``).
+        """
+        if not isinstance(data, dict):
+            return None
+        value = _number(data.get("value"))
+        if value is None:
+            return None
+        stderr, count = _number(data.get("stderr")), _number(data.get("count"))
+        return cls(
+            value,
+            math.nan if stderr is None else stderr,
+            0 if count is None or not math.isfinite(count) else int(count),
+            _number(data.get("ci_low")),
+            _number(data.get("ci_high")),
+        )
+
+
+def _number(value: Any) -> float | None:
+    """The value as a float when it is an int or a float (not a bool), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
 
 def format_metric(value: MetricValue) -> str:
     """``0.750 [0.702, 0.793]``: a metric value and its 95% confidence interval."""

@@ -324,6 +324,24 @@ def test_custom_metric_falls_back_to_summary(store: Storage) -> None:
     assert "n/a" in text
 
 
+def test_custom_metric_with_null_stderr_and_ill_typed_bounds(store: Storage) -> None:
+    records = [_ok(i, True, ["my_custom"]) for i in range(2)]
+    figure = {"value": 0.5, "stderr": None, "count": None, "ci_low": "0.1", "ci_high": None}
+    write(store, "exp", "e", records, {"metrics": {"exact": {"my_custom": figure}}})
+    result = run(store, "show", "exp", "--json")
+    assert result.exit_code == 0, result.output
+    custom = json.loads(result.output)["evaluations"][0]["metrics"][0]
+    assert custom["source"] == "summary"
+    assert custom["with_errors"] == {
+        "value": 0.5,
+        "stderr": None,
+        "ci_low": None,
+        "ci_high": None,
+        "count": 0,
+    }
+    assert "0.500" in run(store, "show", "exp").output
+
+
 # --- delete, rename, cleanup ---------------------------------------------------------------
 
 

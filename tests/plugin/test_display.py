@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import re
+import sys
+import types
 
 import pytest
 from rich.console import Console
@@ -108,26 +110,45 @@ def test_progress_draws_on_a_terminal_and_not_on_a_pipe() -> None:
     buffer = io.StringIO()
     drawn = RichProgress(console=_terminal(buffer))
     drawn.start("eval_x", 3, 0)
-    assert drawn.active
-    drawn.finish()
     assert "eval_x" in buffer.getvalue()
+    drawn.finish()
     piped = io.StringIO()
     silent = RichProgress(console=Console(file=piped, force_terminal=False))
     silent.start("eval_x", 3, 0)
-    assert not silent.active
     silent.update(1, 0, RunningMetrics())
     silent.finish()
     assert piped.getvalue() == ""
 
 
-# rich draws a notebook's bar through ipywidgets and warns when it is not installed
-@pytest.mark.filterwarnings('ignore:install "ipywidgets":UserWarning')
-def test_progress_draws_in_a_jupyter_notebook() -> None:
+class _Output:
+    """A stand-in for ``ipywidgets.Output``: what rich draws into it reaches ``display``."""
+
+    def __enter__(self) -> _Output:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def clear_output(self, wait: bool = False) -> None:
+        return None
+
+
+def test_progress_draws_in_a_jupyter_notebook(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[object] = []
+    display = types.ModuleType("IPython.display")
+    display.display = lambda *objects, **_: shown.extend(objects)  # type: ignore[attr-defined]
+    ipython = types.ModuleType("IPython")
+    ipython.display = display  # type: ignore[attr-defined]
+    widgets = types.ModuleType("ipywidgets")
+    widgets.Output = _Output  # type: ignore[attr-defined]
+    for name, module in (("IPython", ipython), ("IPython.display", display)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setitem(sys.modules, "ipywidgets", widgets)
     console = Console(file=io.StringIO(), force_jupyter=True)
     assert console.is_jupyter and not console.is_terminal
     progress = RichProgress(console=console)
     progress.start("eval_x", 3, 0)
-    assert progress.active
     progress.update(2, 0, RunningMetrics())
     progress.finish()
-    assert not progress.active
+    texts = [str(getattr(obj, "text", "")) for obj in shown]
+    assert any("eval_x" in text and "2/3" in text for text in texts)

@@ -59,3 +59,21 @@ def test_last_record_wins_and_names_round_trip(store: Storage) -> None:
     stored = store.load("exp", "eval[org/model]")
     assert not stored.records[0].is_error
     assert store.list_evaluations("exp") == ["eval[org/model]"]
+
+
+def test_finished_tells_whether_a_summary_follows_the_last_record(store: Storage) -> None:
+    writer = store.open_writer("exp", "ev", HEADER)
+    assert not store.load("exp", "ev").finished  # only the header: killed at once
+    writer.append(Record(item_id=0, dataset_row=[0]))
+    assert not store.load("exp", "ev").finished
+    writer.write_summary({"total": 1, "errors": 0})
+    assert store.load("exp", "ev").finished
+    writer.close()
+    rerun = store.open_writer("exp", "ev", HEADER)
+    assert store.load("exp", "ev").finished  # a new run's header alone changes nothing
+    rerun.append(Record(item_id=1, dataset_row=[1]))
+    stored = store.load("exp", "ev")
+    assert not stored.finished and stored.summary == {"type": "summary", "total": 1, "errors": 0}
+    rerun.write_summary({"total": 2, "errors": 0})
+    rerun.close()
+    assert store.load("exp", "ev").finished

@@ -12,14 +12,12 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from dotevals.cli import _stats
 from dotevals.errors import DotevalsError
 from dotevals.storage import DEFAULT_STORAGE, Storage, StoredEvaluation, open_storage
 
 __all__ = [
     "console",
     "format_time",
-    "last_run_finished",
     "load_evaluation",
     "missing_message",
     "require_evaluation",
@@ -116,13 +114,3 @@ def load_evaluation(store: Storage, experiment: str, evaluation: str) -> StoredE
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)
     return stored
-
-
-def last_run_finished(store: Storage, experiment: str, evaluation: str) -> bool:
-    """Whether the evaluation's last run wrote its summary (see :func:`_stats.last_run_finished`).
-
-    Unreadable lines are skipped silently here: :func:`load_evaluation` already reported them.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return _stats.last_run_finished(store.iter_entries(experiment, evaluation))

@@ -14,7 +14,6 @@ from rich.text import Text
 from dotevals.cli._common import (
     console,
     format_time,
-    last_run_finished,
     load_evaluation,
     require_evaluation,
     require_experiment,
@@ -80,10 +79,7 @@ def _matching(substring: str) -> str:
 def _overview(store: Storage, experiment: str) -> ExperimentOverview:
     evaluations = store.list_evaluations(experiment)
     stored = [load_evaluation(store, experiment, e) for e in evaluations]
-    statuses = [
-        evaluation_status(s, last_run_finished(store, experiment, e))
-        for e, s in zip(evaluations, stored)
-    ]
+    statuses = [evaluation_status(s) for s in stored]
     return ExperimentOverview(
         name=experiment,
         evaluations=len(evaluations),

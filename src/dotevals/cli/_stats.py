@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -27,7 +26,6 @@ __all__ = [
     "evaluation_figures",
     "evaluation_status",
     "figures_to_dict",
-    "last_run_finished",
     "metric_value_dict",
 ]
 
@@ -100,34 +98,18 @@ class ExperimentOverview:
         return "complete" if self.errors == 0 else "has errors"
 
 
-def last_run_finished(entries: Iterable[dict[str, Any]]) -> bool:
-    """Whether the store's entries end with a summary written after the last record.
-
-    A run writes its summary when it ends, on Ctrl-C and exceptions too; a killed process
-    (SIGKILL, out of memory, power loss) leaves records, or only the header, after it.
-    """
-    finished = False
-    for entry in entries:
-        kind = entry.get("type", "record")
-        if kind == "summary":
-            finished = True
-        elif kind == "record":
-            finished = False
-    return finished
-
-
-def evaluation_status(stored: StoredEvaluation, finished: bool) -> Status:
+def evaluation_status(stored: StoredEvaluation) -> Status:
     """``failed``, ``incomplete``, ``has errors`` or ``complete`` for one evaluation.
 
-    ``finished`` is :func:`last_run_finished` of its entries. The dataset size is read from
-    the summary or header (``dataset_size``) when the run stored it.
+    An evaluation whose last run did not finish (:attr:`StoredEvaluation.finished`) is
+    incomplete; so is one with fewer records than the summary's ``dataset_size``, when the
+    run stored it.
     """
     summary = stored.summary or {}
+    finished = stored.finished
     if finished and summary.get("failure"):
         return "failed"
     size = _number(summary.get("dataset_size"))
-    if size is None:
-        size = _number((stored.header or {}).get("dataset_size"))
     if not finished or (size is not None and len(stored.records) < size):
         return "incomplete"
     return "has errors" if stored.errors else "complete"
@@ -188,22 +170,7 @@ def _stored_value(
     summary: dict[str, Any] | None, key: str, score: str, metric: str
 ) -> MetricValue | None:
     raw = _summary_table(summary, key).get(score, {}).get(metric)
-    if isinstance(raw, dict):
-        value, stderr, count = raw.get("value"), raw.get("stderr"), raw.get("count")
-    else:
-        value, stderr, count = raw, None, None
-    number = _number(value)
-    if number is None:
-        return None
-    error, n = _number(stderr), _number(count)
-    low, high = (
-        (_number(raw.get(k)) for k in ("ci_low", "ci_high"))
-        if isinstance(raw, dict)
-        else (None, None)
-    )
-    return MetricValue(
-        number, math.nan if error is None else error, 0 if n is None else int(n), low, high
-    )
+    return MetricValue.from_dict(raw if isinstance(raw, dict) else {"value": raw})
 
 
 def _number(value: Any) -> float | None:

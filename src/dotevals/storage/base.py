@@ -113,7 +113,12 @@ class RecordWriter(ABC):
 
 
 class StoredEvaluation:
-    """What a store holds for one evaluation: its header, final records and last summary."""
+    """What a store holds for one evaluation: its header, final records and last summary.
+
+    ``finished`` tells whether the last run wrote its summary: a run writes it when it ends,
+    on Ctrl-C and exceptions too, while a killed process (SIGKILL, out of memory, power loss)
+    leaves records, or only the header, after the last summary.
+    """
 
     def __init__(
         self,
@@ -121,11 +126,13 @@ class StoredEvaluation:
         records: dict[int, Record],
         summary: dict[str, Any] | None,
         skipped_lines: int = 0,
+        finished: bool = False,
     ) -> None:
         self.header = header
         self.records = records
         self.summary = summary
         self.skipped_lines = skipped_lines
+        self.finished = finished
 
     @property
     def errors(self) -> int:
@@ -188,13 +195,19 @@ class Storage(ABC):
         return experiment in self.list_experiments()
 
     def load(self, experiment: str, evaluation: str) -> StoredEvaluation:
-        """Read one evaluation: the last record for each item wins."""
+        """Read one evaluation: the last record for each item wins.
+
+        The evaluation is :attr:`~StoredEvaluation.finished` when a summary comes after the
+        last record (an unreadable record counts too: a run wrote it after that summary).
+        """
         header: dict[str, Any] | None = None
         summary: dict[str, Any] | None = None
         records: dict[int, Record] = {}
+        finished = False
         for entry in self.iter_entries(experiment, evaluation):
             kind = entry.get("type", "record")
             if kind == "record":
+                finished = False
                 try:
                     record = Record.from_dict(entry)
                 except (KeyError, TypeError, ValueError) as exc:
@@ -211,4 +224,5 @@ class Storage(ABC):
                 header = entry
             elif kind == "summary":
                 summary = entry
-        return StoredEvaluation(header, records, summary)
+                finished = True
+        return StoredEvaluation(header, records, summary, finished=finished)

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from dotevals.storage.base import (
     entry_problem,
 )
 
-__all__ = ["JSONLStorage", "StoreWarning", "dumps", "encode_line", "warn_unencodable"]
+__all__ = ["JSONLStorage", "StoreWarning", "encode_line", "warn_unencodable"]
 
 _SUFFIX = ".jsonl"
 #: The folder under the store root that holds model-server logs, never an experiment.
@@ -37,14 +37,17 @@ LOG_DIR = "logs"
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
-def encode_line(obj: dict[str, Any]) -> tuple[bytes, list[str]]:
+def encode_line(obj: dict[str, Any]) -> tuple[bytes, Sequence[str]]:
     """One JSON line, and a note for each value JSON cannot hold (stored as its repr).
+
+    The notes are ``()`` for a line that JSON holds as it is (every line, nearly): writing a
+    record then builds no list and calls nothing more.
 
     Nothing is warned here: the caller writes the line first, then passes the notes to
     :func:`warn_unencodable`, so a filter that turns warnings into errors cannot lose it.
     """
     try:
-        return (_ENCODER.encode(obj) + "\n").encode(), []
+        return (_ENCODER.encode(obj) + "\n").encode(), ()
     except TypeError:
         pass
     notes: list[str] = []
@@ -57,17 +60,10 @@ def encode_line(obj: dict[str, Any]) -> tuple[bytes, list[str]]:
     return (text + "\n").encode(), notes
 
 
-def warn_unencodable(notes: list[str], stacklevel: int = 3) -> None:
+def warn_unencodable(notes: Sequence[str], stacklevel: int = 3) -> None:
     """Warn (:class:`StoreWarning`) about each value :func:`encode_line` stored as a repr."""
     for note in notes:
         warnings.warn(StoreWarning(note), stacklevel=stacklevel)
-
-
-def dumps(obj: dict[str, Any]) -> bytes:
-    """One JSON line; values JSON cannot hold are stored as their repr with a warning."""
-    line, notes = encode_line(obj)
-    warn_unencodable(notes)
-    return line
 
 
 class _JSONLWriter(RecordWriter):
@@ -87,7 +83,8 @@ class _JSONLWriter(RecordWriter):
     def _write(self, entry: dict[str, Any]) -> None:
         line, notes = encode_line(entry)
         os.write(self._fd, line)  # stored first: a warning raised as an error loses nothing
-        warn_unencodable(notes, stacklevel=4)
+        if notes:
+            warn_unencodable(notes, stacklevel=4)
 
     def append(self, record: Record) -> None:
         self._write(record.to_dict())

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Final
@@ -187,16 +187,17 @@ class _SQLiteWriter(RecordWriter):
         self._url = url
         self._conn: sqlite3.Connection | None = conn
         self._key = key
-        notes: list[str] = []
+        notes: Sequence[str] = ()
         with _mapped_errors(url, "write to"):
             conn.execute("BEGIN IMMEDIATE")  # two writers must not both see "no header yet"
             with conn:
                 sql = "SELECT 1 FROM entries WHERE experiment = ? AND evaluation = ? LIMIT 1"
                 if conn.execute(sql, key).fetchone() is None:
                     notes = self._insert("header", {"type": "header", **header})
-        warn_unencodable(notes, stacklevel=4)
+        if notes:
+            warn_unencodable(notes, stacklevel=4)
 
-    def _insert(self, kind: str, entry: dict[str, Any]) -> list[str]:
+    def _insert(self, kind: str, entry: dict[str, Any]) -> Sequence[str]:
         """Insert one entry; the notes on values stored as reprs, to warn about once stored."""
         if self._conn is None:
             raise StorageError(f"writer for {self._key!r} in {self._url} is closed")
@@ -208,12 +209,14 @@ class _SQLiteWriter(RecordWriter):
     def append(self, record: Record) -> None:
         with _mapped_errors(self._url, "write to"):
             notes = self._insert("record", record.to_dict())
-        warn_unencodable(notes)  # stored first: a warning raised as an error loses nothing
+        if notes:  # stored first: a warning raised as an error loses nothing
+            warn_unencodable(notes)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         with _mapped_errors(self._url, "write to"):
             notes = self._insert("summary", {"type": "summary", **summary})
-        warn_unencodable(notes)
+        if notes:
+            warn_unencodable(notes)
 
     def close(self) -> None:
         if self._conn is not None:
