@@ -78,6 +78,23 @@ def test_a_second_run_of_a_generator_dataset_is_refused(tmp_path: Path) -> None:
         dotevals.run(eval_once, experiment="two", storage=storage, progress=False)
 
 
+def test_the_spec_remembers_its_opened_iterator_and_keeps_no_registry() -> None:
+    import dotevals._engine as engine
+    from dotevals.decorators import get_spec
+
+    @foreach("x", iter([(1,)]))  # a list iterator: not weakly referenceable
+    def eval_flag(x: int) -> bool:
+        return True
+
+    spec = get_spec(eval_flag)
+    assert spec is not None and spec.dataset_opened is False
+    engine._check_reusable("eval_flag", spec)
+    assert spec.dataset_opened is True
+    with pytest.raises(ConfigurationError, match="one-shot iterator"):
+        engine._check_reusable("eval_flag", spec)
+    assert not hasattr(engine, "_OPENED")
+
+
 def test_an_exhausted_generator_is_refused_on_its_first_run(tmp_path: Path) -> None:
     rows = _numbers()
     list(rows)
@@ -356,8 +373,102 @@ def test_capped_keeps_small_fixed_windows_and_wraps_the_rest() -> None:
     assert (wrapped.limit, wrapped.history()) == (10, [(0.0, 10)])
     wrapped.on_throttle()
     adaptive = Adaptive(initial=64, maximum=500)
-    assert capped(adaptive, 32) is adaptive
-    assert (adaptive.maximum, adaptive.limit) == (32, 32)
+    narrowed = capped(adaptive, 32)
+    assert isinstance(narrowed, Adaptive)
+    assert narrowed is not adaptive  # the user's object is copied, never changed
+    assert (narrowed.maximum, narrowed.limit) == (32, 32)
+    assert (adaptive.maximum, adaptive.limit) == (500, 64)
+    assert capped(adaptive, 500) is adaptive  # within the ceiling: used as it is
+
+
+def test_one_adaptive_shared_by_evaluations_keeps_each_ceiling(tmp_path: Path) -> None:
+    shared = Adaptive()
+    each = dotevals.ForEach(concurrency=shared)
+    most: dict[str, int] = {}
+
+    def evaluation(name: str, ceiling: int) -> Any:
+        flight = {"now": 0}
+
+        @each("x", [(i,) for i in range(40)], max_concurrency=ceiling, name=name)
+        async def eval_shared(x: int) -> bool:
+            flight["now"] += 1
+            most[name] = max(most.get(name, 0), flight["now"])
+            for _ in range(3):
+                await asyncio.sleep(0)
+            flight["now"] -= 1
+            return True
+
+        return eval_shared
+
+    storage = f"json://{tmp_path}"
+    narrow = dotevals.run(evaluation("narrow", 3), storage=storage, progress=False)
+    wide = dotevals.run(evaluation("wide", 12), storage=storage, progress=False)
+    assert most == {"narrow": 3, "wide": 12}
+    assert max(limit for _, limit in narrow.report.concurrency) == 3
+    assert max(limit for _, limit in wide.report.concurrency) == 12
+    assert (shared.maximum, shared.limit, shared.history()) == (256, 16, [(0.0, 16)])
+
+
+class _SummaryFails:
+    """A store whose writer's ``write_summary`` raises a warning a filter made an error."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.closed = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def open_writer(self, experiment: str, evaluation: str, header: dict[str, Any]) -> Any:
+        writer = self.inner.open_writer(experiment, evaluation, header)
+        store = self
+
+        class Writer:
+            def append(self, record: Any) -> None:
+                writer.append(record)
+
+            def write_summary(self, summary: dict[str, Any]) -> None:
+                raise StoreWarning("summary value stored as repr")
+
+            def close(self) -> None:
+                store.closed += 1
+                writer.close()
+
+        return Writer()
+
+
+class _Finishes:
+    def __init__(self) -> None:
+        self.finished = 0
+
+    def start(self, name: str, total: int | None, done: int) -> None:
+        pass
+
+    def update(self, done: int, errors: int, metrics: Any) -> None:
+        pass
+
+    def finish(self) -> None:
+        self.finished += 1
+
+
+def test_a_failing_summary_still_closes_the_store_and_the_display(tmp_path: Path) -> None:
+    from dotevals._engine import RunOptions, evaluate
+    from dotevals.decorators import get_spec
+    from dotevals.storage import open_storage
+
+    @foreach("x", [(1,), (2,)])
+    def eval_summary(x: int) -> bool:
+        return True
+
+    spec = get_spec(eval_summary)
+    assert spec is not None
+    store = _SummaryFails(open_storage(f"json://{tmp_path / '.dotevals'}"))
+    progress = _Finishes()
+    options = RunOptions(experiment="s", storage=store, progress=progress)  # type: ignore[arg-type]
+    with pytest.raises(StoreWarning, match="summary value stored as repr"):
+        asyncio.run(evaluate(spec, {}, options))
+    assert (store.closed, progress.finished) == (1, 1)
+    assert len(_final(tmp_path, "s", "eval_summary")) == 2
 
 
 def test_an_accuracy_score_still_works_with_the_fixes(tmp_path: Path) -> None:

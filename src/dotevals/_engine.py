@@ -15,14 +15,12 @@ import hashlib
 import inspect
 import itertools
 import json
-import math
 import re
 import shlex
 import time
 import traceback
-import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -30,7 +28,7 @@ import anyio
 import anyio.to_thread
 
 from dotevals import _meta
-from dotevals.concurrency import ConcurrencyStrategy, capped, resolve_strategy
+from dotevals.concurrency import ConcurrencyStrategy, resolve_strategy
 from dotevals.decorators import EvaluationSpec
 from dotevals.errors import ConfigurationError, DatasetChangedError, EvaluationFailed
 from dotevals.metrics import RunningMetrics, accuracy, mean
@@ -38,7 +36,7 @@ from dotevals.results import ErrorInfo, MetricValue, Record, Result, Score
 from dotevals.retry import RetryPolicy, is_throttle
 from dotevals.storage import RecordWriter, Storage
 
-__all__ = ["EvaluationReport", "ProgressSink", "RunOptions", "evaluate"]
+__all__ = ["EvaluationReport", "ProgressSink", "RunOptions", "evaluate", "show_command"]
 
 #: Stop early when this many rows in a row fail the same non-transient way and none passed.
 FAIL_FAST_AFTER: Final = 10
@@ -162,33 +160,26 @@ def _fingerprint(columns: Sequence[str], head: list[Any]) -> str:
     return "sha256:" + hashlib.sha256(blob).hexdigest()[:16]
 
 
-#: One-shot datasets (iterators, generators) an evaluation of this process has opened, by id.
-_OPENED: dict[int, Callable[[], Any]] = {}
+def show_command(experiment: str, *args: str) -> str:
+    """``dotevals show EXPERIMENT ARGS...``, every word shell-quoted, to paste into a shell."""
+    return shlex.join(["dotevals", "show", experiment, *args])
 
 
-def _opened_before(dataset: object) -> bool:
-    """Whether ``dataset`` was opened before; remember it either way."""
-    key = id(dataset)
-    seen = _OPENED.get(key)
-    if seen is not None and seen() is dataset:
-        return True
-    try:
-        _OPENED[key] = weakref.ref(dataset, lambda _ref: _OPENED.pop(key, None))
-    except TypeError:  # not weakly referenceable: keep it, so that its id is not reused
-        _OPENED[key] = lambda: dataset
-    return False
-
-
-def _check_reusable(name: str, dataset: Iterable[Any]) -> None:
+def _check_reusable(name: str, spec: EvaluationSpec) -> None:
     """Refuse a one-shot dataset that an earlier run already read, or that arrives exhausted.
+
+    Parametrized items and repeated runs of an evaluation share its spec, which records that
+    its iterator was opened (rather than a registry of iterators, which would keep them alive).
 
     Raises:
         ConfigurationError: a second run (a parametrized item, another ``dotevals.run``)
             would read no rows of it and pass on nothing.
     """
+    dataset = spec.dataset
     if not isinstance(dataset, Iterator):  # iter() of it is itself: reading it consumes it
         return
-    if _opened_before(dataset):
+    opened_before, spec.dataset_opened = spec.dataset_opened, True
+    if opened_before:
         why = "is a one-shot iterator (a generator?) that an earlier run already read"
     elif inspect.isgenerator(dataset) and inspect.getgeneratorstate(dataset) == "GEN_CLOSED":
         why = "is an exhausted generator"
@@ -274,12 +265,11 @@ class _Run:
         self.completed: dict[int, Any] = {}
         concurrency = spec.options.get("concurrency", options.concurrency)
         ceiling = spec.options.get("max_concurrency", options.max_concurrency)
-        strategy = resolve_strategy(
+        self.strategy = resolve_strategy(  # a strategy object given is capped (copied) too
             concurrency if concurrency is not None else self._threads(),
             is_async=spec.is_async or bool(self._threads()),
             max_concurrency=ceiling,
         )
-        self.strategy = capped(strategy, ceiling)  # a strategy object given is capped too
         self.retry = _retry_policy(spec, options)
         self.failure: str | None = None
         self._same_error: tuple[str, int] = ("", 0)
@@ -359,12 +349,13 @@ class _Run:
             try:
                 value = await self._invoke(kwargs)
             except Exception as exc:  # noqa: BLE001 -- a row's error is data: it becomes the record's
-                if is_throttle(exc):  # slow down whether or not the row is retried
+                throttled = is_throttle(exc)
+                if throttled:  # slow down whether or not the row is retried
                     self.strategy.on_throttle()
                 delay = self.retry.delay(attempt, exc)
                 if delay is None:
                     return None, exc, attempt, time.perf_counter() - start
-                await self._backoff(exc, delay)
+                await self._backoff(throttled, delay)
                 attempt += 1
                 continue
             elapsed = time.perf_counter() - start
@@ -391,8 +382,8 @@ class _Run:
             value = await value
         return value
 
-    async def _backoff(self, exc: BaseException, delay: float) -> None:
-        if not is_throttle(exc):  # a throttle was counted when the attempt ended
+    async def _backoff(self, throttled: bool, delay: float) -> None:
+        if not throttled:  # a throttle was counted when the attempt ended
             self.strategy.on_error()
         self.slots_release()
         try:
@@ -540,7 +531,7 @@ class _Run:
     def open(self) -> Iterator[_Item]:
         """Resume, peek the head of the dataset for the header, and open the writer."""
         dataset: Iterable[Any] = self.spec.dataset
-        _check_reusable(self.name, dataset)
+        _check_reusable(self.name, self.spec)
         self.resume()
         samples = self.samples()
         raw = itertools.islice(dataset, samples) if samples else iter(dataset)
@@ -553,12 +544,16 @@ class _Run:
         return items
 
     def close(self, started: float) -> EvaluationReport:
-        """Write the run's summary and close the store."""
+        """Write the run's summary and close the store (closed even when the summary fails)."""
         report = self.report(time.perf_counter() - started)
-        if self._writer is not None:
-            self._writer.write_summary(_summary_entry(report))
-            self._writer.close()
-            self._writer = None
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.write_summary(_summary_entry(report))
+            except Warning as warning:  # a filter made it an error; raised at the end
+                self.deferred = self.deferred or warning
+            finally:
+                writer.close()
         return report
 
     def report(self, duration: float) -> EvaluationReport:
@@ -595,26 +590,10 @@ class _Run:
         table = summary.get(key)
         for score, figures in (table if isinstance(table, dict) else {}).items():
             for name, figure in (figures if isinstance(figures, dict) else {}).items():
-                kept = _stored_metric(figure)
+                kept = MetricValue.from_dict(figure)
                 if kept is not None and name not in out.get(score, {}):
                     out.setdefault(score, {})[name] = kept
         return out
-
-
-def _stored_metric(figure: Any) -> MetricValue | None:
-    """A metric value as a summary stores it (:meth:`MetricValue.to_dict`), or None."""
-    if not isinstance(figure, dict):
-        return None
-    try:
-        return MetricValue(
-            float(figure["value"]),
-            float(figure.get("stderr", math.nan)),
-            int(figure.get("count", 0)),
-            figure.get("ci_low"),
-            figure.get("ci_high"),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 def _retry_policy(spec: EvaluationSpec, options: RunOptions) -> RetryPolicy:
@@ -687,10 +666,12 @@ async def evaluate(
         concurrent = spec.is_async or run._threads()
         await (run.run_concurrent(units) if concurrent else run.run_inline(units))
     finally:
-        report = run.close(started)
-        if progress is not None:
-            progress.update(run.done, run.metrics.errors, run.metrics)
-            progress.finish()
+        try:
+            report = run.close(started)
+        finally:  # the display ends even when closing the store fails
+            if progress is not None:
+                progress.update(run.done, run.metrics.errors, run.metrics)
+                progress.finish()
     if run.deferred is not None:
         raise run.deferred  # every row ran and is stored; the filter still gets its error
     return report
@@ -702,7 +683,7 @@ def check_thresholds(spec: EvaluationSpec, report: EvaluationReport) -> str | No
         return report.failure
     if report.ran and report.errors == report.total:
         kinds = ", ".join(f"{k} x{n}" for k, n in report.error_types.items())
-        hint = f"dotevals show {shlex.quote(report.experiment)} --errors"
+        hint = show_command(report.experiment, "--errors")
         return f"every row errored ({kinds}); see `{hint}`"
     for key, minimum in spec.threshold.items():
         value = _find_metric(report.metrics, key)

@@ -11,6 +11,7 @@ a time, and ``Adaptive`` also takes the original's keyword arguments (``initial_
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 import time
@@ -306,11 +307,19 @@ class Adaptive:
         self._best_rate_limit = min(self._best_rate_limit, self.maximum)
         self._limit = self._clamp(self._limit)
         self._window.clear()
-        history: list[tuple[float, int]] = []
-        for at, limit in self._history:  # as if the ceiling had always been there
-            if not history or history[-1][1] != min(limit, self.maximum):
-                history.append((at, min(limit, self.maximum)))
-        self._history = history
+        self._history = _clamped_history(self._history, self.maximum)  # as if always there
+
+    def _capped_copy(self, maximum: int) -> Adaptive:
+        """A copy of this strategy with its ceiling lowered to ``maximum``; this one is unchanged.
+
+        The copy shares the clock (a test's fake clock keeps driving it) and starts from this
+        strategy's state: its limit, best latencies and history.
+        """
+        clone = copy.copy(self)
+        clone._window = list(self._window)
+        clone._history = list(self._history)
+        clone.cap(maximum)
+        return clone
 
     def history(self) -> list[tuple[float, int]]:
         """``(seconds since start, limit)`` at the start and at each change (the last 1000)."""
@@ -343,25 +352,32 @@ class _Capped:
 
     def history(self) -> list[tuple[float, int]]:
         """The strategy's history, each limit at most the ceiling, repeats left out."""
-        out: list[tuple[float, int]] = []
-        for at, limit in self.inner.history():
-            limit = max(1, min(limit, self.maximum))
-            if not out or out[-1][1] != limit:
-                out.append((at, limit))
-        return out
+        return _clamped_history(self.inner.history(), self.maximum)
+
+
+def _clamped_history(history: list[tuple[float, int]], maximum: int) -> list[tuple[float, int]]:
+    """``history`` with each limit held within ``[1, maximum]``, repeated limits left out."""
+    out: list[tuple[float, int]] = []
+    for at, limit in history:
+        limit = max(1, min(limit, maximum))
+        if not out or out[-1][1] != limit:
+            out.append((at, limit))
+    return out
 
 
 def capped(strategy: ConcurrencyStrategy, maximum: int) -> ConcurrencyStrategy:
     """``strategy`` never going above ``maximum`` calls in flight (``--max-concurrency``).
 
-    An :class:`Adaptive` gets its ``maximum`` lowered (so its cuts and growth work within the
-    ceiling); a :class:`Fixed` within the ceiling is returned as is; any other strategy is
-    wrapped so that its ``limit`` is read through the ceiling.
+    The strategy given is never changed, so that one object shared by several evaluations
+    (``ForEach(concurrency=...)``, a module-level strategy) keeps no ceiling of an earlier one.
+    An :class:`Adaptive` above the ceiling is copied with its ``maximum`` lowered (so its cuts
+    and growth work within the ceiling); one within it, and a :class:`Fixed` within it, are
+    returned as they are; any other strategy is wrapped so that its ``limit`` is read through
+    the ceiling.
     """
     ceiling = max(1, maximum)
     if isinstance(strategy, Adaptive):
-        strategy.cap(ceiling)
-        return strategy
+        return strategy if strategy.maximum <= ceiling else strategy._capped_copy(ceiling)
     if isinstance(strategy, Fixed) and strategy.limit <= ceiling:
         return strategy
     return _Capped(strategy, ceiling)
@@ -381,8 +397,9 @@ def resolve_strategy(
     """The strategy an option names: a strategy, a number, ``"adaptive"`` or ``"sequential"``.
 
     Args:
-        value: a strategy (used as is; the engine caps it with :func:`capped`), a positive
-            number or numeric string (a :class:`Fixed` limit, capped at ``max_concurrency``),
+        value: a strategy (held at ``max_concurrency`` by :func:`capped`, which never changes
+            the object given), a positive number or numeric string (a :class:`Fixed` limit,
+            capped at ``max_concurrency``),
             ``"adaptive"`` (or ``"auto"``), ``"sequential"``, or None for the default.
         is_async: whether rows can run concurrently (an async function, or a sync one given
             ``threads=N``). The default is :class:`Adaptive` for those and
@@ -395,9 +412,9 @@ def resolve_strategy(
     Raises:
         ConfigurationError: ``value`` names no strategy, or a limit below 1.
     """
-    if isinstance(value, ConcurrencyStrategy):
-        return value
     ceiling = max(1, max_concurrency)
+    if isinstance(value, ConcurrencyStrategy):
+        return capped(value, ceiling)
     if value is None:
         return Adaptive(maximum=ceiling) if is_async else Sequential()
     if isinstance(value, int) and not isinstance(value, bool):

@@ -20,7 +20,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, TypeVar
 
 import tenacity
 
@@ -76,6 +76,9 @@ class EvaluationSpec:
     fixture_names: tuple[str, ...]
     batch_size: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    #: Whether a run opened ``dataset`` when it is a one-shot iterator (a generator): the
+    #: engine refuses to read it again (parametrized items and repeated runs share the spec).
+    dataset_opened: bool = field(default=False, init=False, compare=False, repr=False)
 
     @property
     def threshold(self) -> Mapping[str, float]:
@@ -236,6 +239,8 @@ class ForEach:
     """
 
     _batch_size: int | None = None
+    #: Whether ``__call__`` (and so ``NAME(split, ...)``) takes ``batch_size``: ``@batch``.
+    _takes_batch_size: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.options = _normalize(options)
@@ -276,10 +281,14 @@ class ForEach:
     def _from_dataset(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Callable[[F], F]:
+        """Decorate with the registered dataset ``name``; ``@batch`` takes ``batch_size`` too."""
         from dotevals.datasets import load_dataset
 
+        sizes: dict[str, Any] = {}
+        if self._takes_batch_size:
+            sizes["batch_size"] = kwargs.pop("batch_size", DEFAULT_BATCH_SIZE)
         dataset = load_dataset(name, *args, **kwargs)
-        return self(dataset.columns, dataset)
+        return self(dataset.columns, dataset, **sizes)
 
 
 class Batch(ForEach):
@@ -290,6 +299,8 @@ class Batch(ForEach):
     0.26 did when no size was given); with no ``batch_size`` at all, batches hold 8 rows.
     ``batch.NAME(split, batch_size=N)`` uses a registered dataset.
     """
+
+    _takes_batch_size: ClassVar[bool] = True
 
     def __call__(
         self,
@@ -306,15 +317,6 @@ class Batch(ForEach):
         clone.options = dict(self.options)
         clone._batch_size = size
         return ForEach.__call__(clone, columns, dataset, **options)
-
-    def _from_dataset(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Callable[[F], F]:
-        from dotevals.datasets import load_dataset
-
-        batch_size = kwargs.pop("batch_size", DEFAULT_BATCH_SIZE)
-        dataset = load_dataset(name, *args, **kwargs)
-        return self(dataset.columns, dataset, batch_size=batch_size)
 
 
 foreach = ForEach()

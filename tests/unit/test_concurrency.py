@@ -297,6 +297,23 @@ def test_a_strategy_is_used_as_is() -> None:
     assert resolve_strategy(strategy, is_async=True) is strategy
 
 
+def test_an_adaptive_above_the_ceiling_is_copied_never_changed(clock: FakeClock) -> None:
+    shared = Adaptive(initial=64, maximum=500, clock=clock)
+    first = resolve_strategy(shared, is_async=True, max_concurrency=8)
+    second = resolve_strategy(shared, is_async=True, max_concurrency=32)
+    assert isinstance(first, Adaptive) and isinstance(second, Adaptive)
+    assert (first.maximum, first.limit, first.history()) == (8, 8, [(0.0, 8)])
+    assert (second.maximum, second.limit, second.history()) == (32, 32, [(0.0, 32)])
+    assert (shared.maximum, shared.limit, shared.history()) == (500, 64, [(0.0, 64)])
+    clock.advance(10)
+    first.on_throttle()  # the copies share the fake clock and nothing else
+    for _ in range(8):
+        first.on_throttle()
+    assert first.limit == 4
+    assert (second.limit, shared.limit, shared.history()) == (32, 64, [(0.0, 64)])
+    assert resolve_strategy(shared, is_async=True, max_concurrency=500) is shared
+
+
 @pytest.mark.parametrize("value", ["fast", "", True, 2.5, 0, "0", -1])
 def test_unknown_values_are_configuration_errors(value: object) -> None:
     with pytest.raises(ConfigurationError):

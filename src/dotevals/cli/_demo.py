@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import shutil
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from dotevals._engine import show_command
 from dotevals.demo import DEMO_DIR
 
 __all__ = ["demo_command"]
@@ -43,6 +43,6 @@ def demo_command(experiment: str | None, storage: str | None) -> None:
             "-v",
         ]
         code = subprocess.call(command, cwd=tmp)
-    shown = f"dotevals show {shlex.quote(experiment)} --storage {shlex.quote(storage)}"
+    shown = show_command(experiment, "--storage", storage)
     click.echo(f"\nSee the results: {shown}")
     sys.exit(code)

@@ -81,8 +81,9 @@ async def run_item(
 ) -> None:
     """Evaluate ``spec`` with the fixture values pytest resolved for this item.
 
-    A DotevalsError fails the item with its message once: ``pytest.fail`` is called outside
-    the ``except`` block, so no "During handling of the above exception" repeats it.
+    A DotevalsError fails the item once, with its type and message (``ConfigurationError:
+    ...``): ``pytest.fail`` is called outside the ``except`` block, so no "During handling of
+    the above exception" repeats it.
     """
     state: SessionState = request.config.stash[STATE_KEY]
     options = state.run_options(evaluation_name(request, spec))

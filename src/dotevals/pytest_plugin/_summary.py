@@ -7,13 +7,12 @@ Every name in it (evaluations, scores, experiments) is user text and is shown li
 from __future__ import annotations
 
 import io
-import shlex
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dotevals._engine import EvaluationReport
+from dotevals._engine import EvaluationReport, show_command
 from dotevals.results import format_metric
 
 __all__ = ["render_summary"]
@@ -42,7 +41,7 @@ def _results_line(experiment: str, url: str) -> Text:
     """``results: experiment NAME in URL (see: dotevals show NAME)``, the name shell-quoted."""
     line = Text("results: experiment ")
     line.append(experiment, style="bold")
-    line.append(f" in {url} (see: dotevals show {shlex.quote(experiment)})")
+    line.append(f" in {url} (see: {show_command(experiment)})")
     return line
 
 
