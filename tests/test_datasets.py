@@ -6,6 +6,7 @@ with a site directory (dist-infos and modules) on ``PYTHONPATH``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from distributions import make_distribution as make_any_distribution
 
 BROKEN_MODULE = """
 raise RuntimeError("the broken plugin cannot start")
@@ -39,18 +42,8 @@ def report(**values):
     print(json.dumps(values))
 """
 
-
-def make_distribution(
-    site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]
-) -> None:
-    """An installed distribution in ``site``: its dist-info, dataset entry points and modules."""
-    info = site / f"{name}-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    lines = "".join(f"{key} = {value}\n" for key, value in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[dotevals.datasets]\n{lines}")
-    for module, source in modules.items():
-        (site / f"{module}.py").write_text(textwrap.dedent(source))
+#: A distribution whose entry points are in the dataset group.
+make_distribution = functools.partial(make_any_distribution, group="dotevals.datasets")
 
 
 @pytest.fixture
@@ -58,10 +51,18 @@ def site(tmp_path: Path) -> Path:
     """A broken dataset plugin (sorted first) and a working one whose class is ``words``."""
     site = tmp_path / "site"
     make_distribution(
-        site, "broken_plugin", {"aaa_broken": "broken_mod:Thing"}, {"broken_mod": BROKEN_MODULE}
+        site,
+        "broken_plugin",
+        {"aaa_broken": "broken_mod:Thing"},
+        {"broken_mod": BROKEN_MODULE},
+        group="dotevals.datasets",
     )
     make_distribution(
-        site, "words_plugin", {"zzz_words": "words_mod:WordsDataset"}, {"words_mod": WORDS_MODULE}
+        site,
+        "words_plugin",
+        {"zzz_words": "words_mod:WordsDataset"},
+        {"words_mod": WORDS_MODULE},
+        group="dotevals.datasets",
     )
     return site
 
@@ -139,7 +140,9 @@ def test_a_broken_plugin_asked_for_by_class_name_gives_the_load_error(site: Path
 
 def test_attribute_probes_import_no_plugin(site: Path) -> None:
     # a working plugin sorted before the broken one: loading the group would import it
-    make_distribution(site, "early_plugin", {"aa_early": "words_mod:WordsDataset"}, {})
+    make_distribution(
+        site, "early_plugin", {"aa_early": "words_mod:WordsDataset"}, {}, group="dotevals.datasets"
+    )
     result = run_python(
         site,
         """
@@ -191,7 +194,11 @@ def test_importing_a_broken_plugin_by_name_shows_why(site: Path) -> None:
 def test_an_unknown_name_is_still_unknown_without_broken_plugins(tmp_path: Path) -> None:
     site = tmp_path / "site"
     make_distribution(
-        site, "words_plugin", {"zzz_words": "words_mod:WordsDataset"}, {"words_mod": WORDS_MODULE}
+        site,
+        "words_plugin",
+        {"zzz_words": "words_mod:WordsDataset"},
+        {"words_mod": WORDS_MODULE},
+        group="dotevals.datasets",
     )
     result = run_python(
         site,

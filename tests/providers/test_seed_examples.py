@@ -12,13 +12,13 @@ import importlib.util
 import json
 import socket
 import sys
-import textwrap
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from distributions import make_distribution
 from dotevals.providers import ModelHandle, ModelProvider
 from dotevals.testing import ServerProcess
 
@@ -205,19 +205,6 @@ def stored_rows(root: Path, experiment: str, evaluation: str) -> dict[int, dict[
         if entries and entries[0].get("evaluation") == evaluation:
             return {e["item_id"]: e for e in entries if "item_id" in e}
     raise AssertionError(f"nothing stored for {evaluation!r} under {experiment!r}")
-
-
-def make_distribution(
-    site: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]
-) -> None:
-    """An installed distribution in ``site``: its dist-info, entry points and modules."""
-    info = site / f"{name}-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    lines = "".join(f"{key} = {value}\n" for key, value in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[dotevals.model_providers]\n{lines}")
-    for module, source in modules.items():
-        (site / f"{module}.py").write_text(textwrap.dedent(source))
 
 
 # --------------------------------------------------------------------------- 1. basic example
