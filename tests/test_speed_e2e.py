@@ -162,7 +162,79 @@ async def test_a_second_run_is_answered_from_the_cache(tmp_path: Path) -> None:
 
     assert second.summary() == first.summary() == third.summary()
     assert [r.scores for r in second] == [r.scores for r in first]
-    assert len(cache) == 2 * len(ROWS)
+    # each answer is stored twice: as the HTTP response and as the SDK call's result
+    assert len(cache) == 2 * 2 * len(ROWS)
+
+
+async def ask(client: Any, prompt: str = "What is 2 + 3?", **params: Any) -> Any:
+    return await client.chat.completions.create(
+        model=client.model, messages=[{"role": "user", "content": prompt}], **params
+    )
+
+
+async def test_a_hit_is_the_sdks_own_answer_without_a_request(tmp_path: Path) -> None:
+    openai = pytest.importorskip("openai")
+    dcache.configure(tmp_path / "c.sqlite")
+    with ServerProcess() as server:
+        client = make_client("m", base_url=server.base_url, api_key="x")
+        try:
+            first = await ask(client, temperature=0.5)
+            server.reset_stats()
+            again = await ask(client, temperature=0.5)
+            assert server.stats()["requests"] == 0
+            other = await ask(client, temperature=0.7)  # another parameter: another entry
+            assert server.stats()["requests"] == 1
+        finally:
+            await client.close()
+
+    assert type(again) is type(first) is openai.types.chat.ChatCompletion
+    assert again.to_dict() == first.to_dict()
+    assert again.choices[0].message.content == "5" == other.choices[0].message.content
+    assert dcache.stats() | {"path": None} == {
+        "path": None,
+        "enabled": True,
+        "hits": 1,
+        "misses": 2,
+        "writes": 4,
+        "bypassed": 0,
+    }
+
+
+async def test_raw_response_calls_are_cached_at_the_http_layer(tmp_path: Path) -> None:
+    dcache.configure(tmp_path / "c.sqlite")
+    with ServerProcess() as server:
+        client = make_client("m", base_url=server.base_url, api_key="x")
+        try:
+            raw = client.chat.completions.with_raw_response
+            messages = [{"role": "user", "content": "What is 1 + 1?"}]
+            await raw.create(model="m", messages=messages)
+            server.reset_stats()
+            response = await raw.create(model="m", messages=messages)
+            assert server.stats()["requests"] == 0
+        finally:
+            await client.close()
+
+    assert response.headers["x-dotevals-cache"] == "hit"
+    assert response.parse().choices[0].message.content == "2"
+
+
+async def test_an_entry_that_does_not_decode_is_asked_again(tmp_path: Path) -> None:
+    cache = dcache.configure(tmp_path / "c.sqlite")
+    assert cache is not None
+    with ServerProcess() as server:
+        client = make_client("m", base_url=server.base_url, api_key="x")
+        try:
+            await ask(client)
+            with cache._lock:
+                assert cache._conn is not None
+                cache._conn.execute("UPDATE responses SET body = x'ff00' WHERE method = 'CALL'")
+            answer = await ask(client)
+            again = await ask(client)
+        finally:
+            await client.close()
+
+    assert answer.choices[0].message.content == "5" == again.choices[0].message.content
+    assert dcache.stats()["hits"] == 3  # the broken entry, the HTTP layer, the fresh entry
 
 
 async def test_errors_are_never_cached(tmp_path: Path) -> None:
@@ -176,7 +248,7 @@ async def test_errors_are_never_cached(tmp_path: Path) -> None:
 
     assert injected > 0
     assert again.report.errors == 0
-    assert dcache.stats()["writes"] == len(ROWS)
+    assert dcache.stats()["writes"] == 2 * len(ROWS)  # HTTP response and SDK call, per row
 
 
 async def test_a_corrupt_cache_file_warns_and_the_run_completes(tmp_path: Path) -> None:

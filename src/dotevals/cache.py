@@ -19,6 +19,13 @@ given a stable identity: a request header ``x-dotevals-cache-scope: NAME`` repla
 scheme, host and port in the key (``NAME`` + path + query), so the runs share entries. Give
 each distinct server (model and launch configuration) its own name.
 
+The SDK clients dotevals hands out (:func:`dotevals.providers._client.make_client`) also
+answer ``client.chat.completions.create(...)`` and ``client.completions.create(...)`` from
+the cache before the SDK builds a request (:func:`call_key`: the keyword arguments as
+canonical JSON, the model among them), so a hit skips the SDK's request building as well as
+the server. Calls with ``extra_headers``, ``stream=True``, positional arguments or values
+that are not plain JSON data take the HTTP path above.
+
 The store is one SQLite file in WAL mode, safe to share between processes. A cache that
 cannot be used (a corrupt or locked file, a directory without write access) never stops a
 run: a :class:`CacheWarning` names the file and the fix, and requests go to the server.
@@ -45,6 +52,7 @@ __all__ = [
     "CachingTransport",
     "ResponseCache",
     "active",
+    "call_key",
     "configure",
     "stats",
 ]
@@ -154,6 +162,31 @@ def request_key(method: str, url: str, body: bytes) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def call_key(origin: str, endpoint: str, params: dict[str, Any]) -> str | None:
+    """The cache key of an SDK call made with keyword ``params``, before any request exists.
+
+    Args:
+        origin: the client's base URL, or ``scope:NAME`` for a scoped server.
+        endpoint: the API path called (``/chat/completions``).
+        params: the call's keyword arguments.
+
+    Returns:
+        A hex digest, or None when a parameter is not plain JSON data (the call then goes
+        through the SDK and is cached at the HTTP layer).
+    """
+    try:
+        blob = json.dumps(
+            [_KEY_VERSION, "CALL", origin + endpoint, params],
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+    except (TypeError, ValueError):
+        return None
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
 def is_streaming(body: bytes) -> bool:
     """Whether a request body asks for a streamed answer (``"stream": true``)."""
     if b'"stream"' not in body:
@@ -248,18 +281,20 @@ class ResponseCache:
             self._broken = True
             _warn(self.path, problem)
 
-    def get(self, key: str) -> CachedResponse | None:
+    def get(self, key: str, *, count_miss: bool = True) -> CachedResponse | None:
         """The response stored under ``key``, or None (counted as a hit or a miss).
 
         Args:
-            key: a :func:`request_key`.
+            key: a :func:`request_key` or a :func:`call_key`.
+            count_miss: False when the caller goes on to ask the HTTP layer, which counts
+                the request itself (so that each request is counted once).
         """
         found = _decode(self._fetch(key))
         with self._lock:
-            if found is None:
-                self.misses += 1
-            else:
+            if found is not None:
                 self.hits += 1
+            elif count_miss:
+                self.misses += 1
         return found
 
     def _fetch(self, key: str) -> tuple[int, str, bytes] | None:

@@ -19,6 +19,7 @@ from dotevals.cache import (
     CacheWarning,
     CachingTransport,
     ResponseCache,
+    call_key,
     is_streaming,
     request_key,
 )
@@ -100,6 +101,24 @@ def test_the_key_ignores_json_key_order_and_spacing() -> None:
 )
 def test_every_part_of_the_request_is_in_the_key(other: tuple[str, str, bytes]) -> None:
     assert request_key(*other) != request_key("POST", URL, body())
+
+
+def test_call_keys_ignore_parameter_order_and_include_every_part() -> None:
+    params = {"model": "a", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
+    key = call_key("http://x/v1", "/chat/completions", params)
+    assert key == call_key("http://x/v1", "/chat/completions", dict(reversed(params.items())))
+    others = [
+        call_key("http://y/v1", "/chat/completions", params),
+        call_key("http://x/v1", "/completions", params),
+        call_key("http://x/v1", "/chat/completions", params | {"model": "b"}),
+        call_key("http://x/v1", "/chat/completions", params | {"temperature": 1}),
+    ]
+    assert key is not None and key not in others and len(set(others)) == len(others)
+
+
+@pytest.mark.parametrize("value", [object(), float("nan"), b"bytes"])
+def test_calls_with_values_that_are_not_json_have_no_call_key(value: object) -> None:
+    assert call_key("http://x/v1", "/chat/completions", {"model": "a", "x": value}) is None
 
 
 def test_non_json_bodies_are_keyed_by_their_bytes() -> None:

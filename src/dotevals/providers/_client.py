@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from dotevals import cache as _cache
@@ -9,7 +10,7 @@ from dotevals import cache as _cache
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
-__all__ = ["import_openai", "make_client", "use_cache"]
+__all__ = ["answer_calls_from_cache", "import_openai", "make_client", "use_cache"]
 
 _MISSING_OPENAI = (
     "the openai provider needs the openai SDK: install it with `pip install 'dotevals[openai]'`"
@@ -53,7 +54,81 @@ def make_client(model_name: str, **options: Any) -> AsyncOpenAI:
         use_cache(options["http_client"], cache)
     client: AsyncOpenAI = openai.AsyncOpenAI(**options)
     client.model = model_name  # type: ignore[attr-defined]
+    if cache is not None:
+        answer_calls_from_cache(client, cache)
     return client
+
+
+#: SDK calls answered from the cache before a request is built: the resource (a path of
+#: attributes on the client), its API endpoint, and the type the SDK returns (in openai.types).
+_CACHED_CALLS: tuple[tuple[str, str, str], ...] = (
+    ("chat.completions", "/chat/completions", "chat.ChatCompletion"),
+    ("completions", "/completions", "Completion"),
+)
+
+
+def answer_calls_from_cache(client: Any, cache: _cache.ResponseCache) -> None:
+    """Answer ``client``'s completion calls from ``cache`` without building requests.
+
+    ``client.chat.completions.create`` and ``client.completions.create`` are replaced on this
+    client (copies made by ``with_options`` keep the HTTP-layer cache only). A hit is the
+    stored answer as the SDK's own type, built as the SDK builds it (``construct``, without
+    validation); the SDK's request building and response parsing, most of a cached call's
+    cost, are skipped. A miss goes through the SDK and the HTTP layer (which counts it), and
+    its answer is stored for the next call.
+
+    Args:
+        client: an ``openai.AsyncOpenAI`` client.
+        cache: the response cache.
+    """
+    openai = import_openai()
+    for path, endpoint, type_name in _CACHED_CALLS:
+        resource: Any = client
+        for attribute in path.split("."):
+            resource = getattr(resource, attribute)
+        returns: Any = openai.types
+        for attribute in type_name.split("."):
+            returns = getattr(returns, attribute)
+        resource.create = _CachedCall(client, resource.create, endpoint, returns, cache)
+
+
+class _CachedCall:
+    """One SDK ``create`` method answered from the cache when it can be."""
+
+    def __init__(
+        self, client: Any, create: Any, endpoint: str, returns: Any, cache: _cache.ResponseCache
+    ) -> None:
+        self._client = client
+        self._create = create
+        self._endpoint = endpoint
+        self._returns = returns
+        self._cache = cache
+
+    def _key(self, params: dict[str, Any]) -> str | None:
+        # extra_headers mark the SDK's raw/streaming wrappers (which need the SDK's own
+        # response objects) and may change the answer: such calls take the HTTP path.
+        if not self._cache.enabled or "extra_headers" in params or params.get("stream"):
+            return None
+        scope = self._client.default_headers.get(_cache.SCOPE_HEADER)
+        origin = f"scope:{scope}" if scope else str(self._client.base_url)
+        keyed = {k: v for k, v in params.items() if k != "timeout"}
+        return _cache.call_key(origin, self._endpoint, keyed)
+
+    async def __call__(self, *args: Any, **params: Any) -> Any:
+        key = None if args else self._key(params)
+        if key is None:
+            return await self._create(*args, **params)
+        found = self._cache.get(key, count_miss=False)
+        if found is not None:
+            try:
+                return self._returns.construct(**json.loads(found.body))
+            except (ValueError, TypeError):
+                pass  # an entry that does not decode: ask again and store a fresh one
+        answer = await self._create(**params)
+        if isinstance(answer, self._returns):
+            body = json.dumps(answer.to_dict(), separators=(",", ":")).encode()
+            self._cache.put(key, "CALL", self._endpoint, _cache.CachedResponse(200, [], body))
+        return answer
 
 
 def use_cache(http_client: object, cache: _cache.ResponseCache) -> bool:
