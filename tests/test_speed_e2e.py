@@ -8,6 +8,7 @@ its connections never outlive the loop that opened them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,33 @@ async def test_an_entry_that_does_not_decode_is_asked_again(tmp_path: Path) -> N
 
     assert answer.choices[0].message.content == "5" == again.choices[0].message.content
     assert dcache.stats()["hits"] == 3  # the broken entry, the HTTP layer, the fresh entry
+
+
+async def test_an_answer_that_does_not_validate_is_built_as_the_sdk_builds_it(
+    tmp_path: Path,
+) -> None:
+    cache = dcache.configure(tmp_path / "c.sqlite")
+    assert cache is not None
+    odd = {"id": "x", "object": "chat.completion", "created": "yesterday", "model": "m",
+           "choices": [{"index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": "odd"}}]}  # fmt: skip
+    with ServerProcess() as server:
+        client = make_client("m", base_url=server.base_url, api_key="x")
+        try:
+            await ask(client)
+            with cache._lock:
+                assert cache._conn is not None
+                cache._conn.execute(
+                    "UPDATE responses SET body = ? WHERE method = 'CALL'", (json.dumps(odd),)
+                )
+            server.reset_stats()
+            answer = await ask(client)
+            assert server.stats()["requests"] == 0
+        finally:
+            await client.close()
+
+    assert answer.created == "yesterday"  # an int in the SDK's type: kept as it came
+    assert answer.choices[0].message.content == "odd"
 
 
 async def test_errors_are_never_cached(tmp_path: Path) -> None:

@@ -113,7 +113,7 @@ class CachedResponse:
         return _response(request, self.status, headers, self.body)
 
 
-def _http_module(request: httpx.Request) -> Any:
+def http_library(request: httpx.Request) -> Any:
     """The HTTP library ``request`` belongs to (``httpx`` or an API-compatible fork)."""
     module = sys.modules.get(type(request).__module__.partition(".")[0])
     return module if hasattr(module, "ByteStream") and hasattr(module, "Response") else httpx
@@ -126,7 +126,7 @@ def _response(
     body: bytes,
     extensions: dict[str, Any] | None = None,
 ) -> httpx.Response:
-    lib = _http_module(request)
+    lib = http_library(request)
     response: httpx.Response = lib.Response(
         status,
         headers=headers,
@@ -215,9 +215,10 @@ def _decode(row: tuple[int, str, bytes] | None) -> CachedResponse | None:
     status, headers, body = row
     try:
         pairs = [(str(name), str(value)) for name, value in json.loads(headers)]
+        raw = body.encode() if isinstance(body, str) else bytes(body)  # TEXT written by hand
+        return CachedResponse(int(status), pairs, raw)
     except (ValueError, TypeError):
         return None
-    return CachedResponse(int(status), pairs, bytes(body))
 
 
 class ResponseCache:

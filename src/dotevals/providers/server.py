@@ -41,10 +41,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from dotevals.cache import SCOPE_HEADER
+from dotevals.cache import SCOPE_HEADER, http_library
 from dotevals.errors import ProviderError, ServerStartError
 from dotevals.providers import _launch, _watchdog
-from dotevals.providers._client import make_client
+from dotevals.providers._client import default_http_client, make_client
 from dotevals.providers._pool import SharedResourceProvider, resource_key
 from dotevals.providers._records import (
     SERVER_ID_ENV,
@@ -302,7 +302,10 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
         self._server.raise_if_dead()
         try:
             return await self._inner.handle_async_request(request)
-        except httpx.TransportError as exc:
+        except Exception as exc:
+            # the transport error of the request's own library (httpx, or openai's httpx2)
+            if not isinstance(exc, (httpx.TransportError, http_library(request).TransportError)):
+                raise
             await self._server.wait_exit(_DEATH_WAIT)
             if self._server.returncode is not None:
                 raise self._server.died_error() from exc
@@ -312,10 +315,12 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def _http_client(server: _Server) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
-    inner = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    return httpx.AsyncClient(transport=_GuardedTransport(server, inner), trust_env=False)
+def _http_client(server: _Server) -> Any:
+    """The SDK's HTTP client (:func:`default_http_client`), its transport guarded by ``server``."""
+    client = default_http_client(trust_env=False)  # the SDK's limits: 1000 connections
+    # no public setter for a built client's transport: the same attribute use_cache sets
+    client._transport = _GuardedTransport(server, client._transport)
+    return client
 
 
 def _note(message: str) -> None:
