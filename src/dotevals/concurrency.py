@@ -159,9 +159,12 @@ class Adaptive:
     current window, so that a background rate of throttling (a shared API key, a provider
     shedding load at random) does not collapse the limit: above ``throttle_tolerance`` (20%)
     the limit is cut by ``cut`` (x0.5), at most once per ``cooldown`` seconds, since a burst of
-    in-flight calls is answered 429 together; any throttling above a quarter of that share
-    stops growth for the window. Another transient error discards the current window. The
-    limit stays within ``[minimum, maximum]``.
+    in-flight calls is answered 429 together. Below that share the limit goes on growing, by
+    ``slow_growth``: a rate limit shows itself as a share of throttles that climbs as the
+    limit grows, until it crosses the tolerance and cuts; a share that stays low whatever the
+    limit is load shed at random, and holding the limit for it would only make the run
+    slower. Another transient error discards the current window. The limit stays within
+    ``[minimum, maximum]``.
 
     Args:
         initial: the limit to start with.
@@ -263,15 +266,12 @@ class Adaptive:
         if len(self._window) < self._window_size():
             return
         p50 = statistics.median(self._window)
-        throttled = self._throttles / (len(self._window) + self._throttles)
         self._window.clear()
         self._throttles = 0
         best = self._best = p50 if self._best is None else min(self._best, p50)
         rate = self._limit / (p50 + _LATENCY_SLACK)  # calls per second, by Little's law
         if rate > self._best_rate:
             self._best_rate, self._best_rate_limit = rate, self._limit
-        if throttled > self.throttle_tolerance / 4:
-            return  # throttled now and then: hold
         if p50 <= self.latency_tolerance * best + _LATENCY_SLACK:
             factor = self.slow_growth if self._throttled else self.growth
             self._set(max(self._limit + 1, int(self._limit * factor)))

@@ -194,15 +194,25 @@ def test_steady_throttling_reaches_the_floor_and_stays(clock: FakeClock) -> None
     assert adaptive.limit == 3
 
 
-def test_occasional_throttling_holds_the_limit(clock: FakeClock) -> None:
+def test_occasional_throttling_grows_the_limit_slowly_and_never_cuts(clock: FakeClock) -> None:
     adaptive = Adaptive(cooldown=1.0, clock=clock)
-    for _ in range(10):
-        burst(adaptive, 2)  # about one call in nine throttled: hold, neither grow nor cut
+    limits = []
+    for _ in range(6):
+        burst(adaptive, 2)  # one call in nine throttled or fewer: below the 20% that cuts
+        window(adaptive, 0.1)
+        limits.append(adaptive.limit)
+        clock.advance(1.0)
+    assert limits == [20, 25, 31, 38, 47, 58]  # x1.25 a window, as after any throttle
+
+
+def test_throttling_that_climbs_with_the_limit_cuts_it(clock: FakeClock) -> None:
+    adaptive = Adaptive(cooldown=1.0, clock=clock)
+    for _ in range(20):  # a rate limit: throttles beyond about 40 calls in flight
+        burst(adaptive, max(0, adaptive.limit - 40))
         window(adaptive, 0.1)
         clock.advance(1.0)
-    assert adaptive.limit == 16
-    window(adaptive, 0.1)
-    assert adaptive.limit == 20  # a clean window: grows again, slowly after throttling
+        assert adaptive.limit <= 80
+    assert 20 <= adaptive.limit <= 80
 
 
 def test_no_growth_during_the_cooldown_then_slower_growth(clock: FakeClock) -> None:
