@@ -149,7 +149,7 @@ class Adaptive:
     with the best median seen so far:
 
     * within ``latency_tolerance`` times the best: the server keeps up, so the limit grows by
-      ``growth`` (x2), or by ``slow_growth`` (x1.25) once the server has throttled us;
+      ``growth`` (x2), or by ``slow_growth`` (x1.25) once throttling has cut it;
     * slower, and the window's throughput (limit / median latency) is under 3/4 of the best
       seen, which a smaller limit reached: calls only queue, so the limit shrinks by a quarter
       (not below the limit of the best throughput);
@@ -159,8 +159,8 @@ class Adaptive:
     current window, so that a background rate of throttling (a shared API key, a provider
     shedding load at random) does not collapse the limit: above ``throttle_tolerance`` (20%)
     the limit is cut by ``cut`` (x0.5), at most once per ``cooldown`` seconds, since a burst of
-    in-flight calls is answered 429 together. Below that share the limit goes on growing, by
-    ``slow_growth``: a rate limit shows itself as a share of throttles that climbs as the
+    in-flight calls is answered 429 together. Below that share the limit goes on growing: a
+    rate limit shows itself as a share of throttles that climbs as the
     limit grows, until it crosses the tolerance and cuts; a share that stays low whatever the
     limit is load shed at random, and holding the limit for it would only make the run
     slower. Another transient error discards the current window. The limit stays within
@@ -171,8 +171,8 @@ class Adaptive:
         maximum: the ceiling (``--max-concurrency``).
         minimum: the floor.
         cooldown: seconds between cuts, and without throttling before growth resumes.
-        growth: the growth factor before the first throttle.
-        slow_growth: the growth factor after a throttle.
+        growth: the growth factor until throttling first cuts the limit.
+        slow_growth: the growth factor after that.
         cut: the factor applied on a throttle.
         latency_tolerance: how many times the best median latency still counts as "holds".
         throttle_tolerance: the share of throttled calls in a window above which the limit is
@@ -284,11 +284,11 @@ class Adaptive:
     def on_throttle(self) -> None:
         """Count a throttle; cut the limit (at most once per cooldown) when they are many."""
         now = self._clock()
-        self._throttled = True
         self._throttles += 1
         if self._throttles <= self.throttle_tolerance * self._window_size():
             return
         self._throttles = 0
+        self._throttled = True  # a limit was found: approach it slowly from now on
         self._quiet_from = now + self.cooldown
         if now - self._last_cut >= self.cooldown:
             self._last_cut = now

@@ -235,6 +235,16 @@ def test_backoff_is_exponential_without_jitter() -> None:
     assert [policy.delay(n, exc) for n in range(1, 6)] == [0.5, 1.0, 2.0, 4.0, 8.0]
 
 
+def test_the_default_waits_grow_from_a_tenth_of_a_second_for_five_retries() -> None:
+    policy = RetryPolicy()
+    exc = api_error(429)
+    for n, bound in enumerate([0.1, 0.2, 0.4, 0.8, 1.6], start=1):
+        waits = [policy.delay(n, exc) for _ in range(50)]
+        assert all(w is not None and 0 <= w <= bound for w in waits)
+        assert max(w for w in waits if w is not None) > bound / 2  # full jitter: up to bound
+    assert policy.delay(6, exc) is None
+
+
 def test_backoff_is_capped() -> None:
     policy = RetryPolicy(max_retries=20, initial=1.0, maximum=5.0, jitter=3.0)
     exc = api_error(500)
