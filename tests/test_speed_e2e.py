@@ -219,50 +219,42 @@ async def test_raw_response_calls_are_cached_at_the_http_layer(tmp_path: Path) -
     assert response.parse().choices[0].message.content == "2"
 
 
-async def test_an_entry_that_does_not_decode_is_asked_again(tmp_path: Path) -> None:
-    cache = dcache.configure(tmp_path / "c.sqlite")
-    assert cache is not None
-    with ServerProcess() as server:
-        client = make_client("m", base_url=server.base_url, api_key="x")
-        try:
-            await ask(client)
-            with cache._lock:
-                assert cache._conn is not None
-                cache._conn.execute("UPDATE responses SET body = x'ff00' WHERE method = 'CALL'")
-            answer = await ask(client)
-            again = await ask(client)
-        finally:
-            await client.close()
-
-    assert answer.choices[0].message.content == "5" == again.choices[0].message.content
-    assert dcache.stats()["hits"] == 3  # the broken entry, the HTTP layer, the fresh entry
+ODD = {"id": "x", "object": "chat.completion", "created": "yesterday", "model": "m",
+       "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": "odd"}}]}  # fmt: skip
 
 
-async def test_an_answer_that_does_not_validate_is_built_as_the_sdk_builds_it(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("stored", "content", "hits"),
+    [
+        # does not decode: asked again; the HTTP layer answers and a fresh entry is stored
+        (b"\xff\x00", "5", 3),
+        (json.dumps(ODD), "odd", 2),  # does not validate: built as the SDK builds it
+    ],
+)
+async def test_a_damaged_call_entry_never_fails_the_call(
+    tmp_path: Path, stored: bytes | str, content: str, hits: int
 ) -> None:
     cache = dcache.configure(tmp_path / "c.sqlite")
     assert cache is not None
-    odd = {"id": "x", "object": "chat.completion", "created": "yesterday", "model": "m",
-           "choices": [{"index": 0, "finish_reason": "stop",
-                        "message": {"role": "assistant", "content": "odd"}}]}  # fmt: skip
     with ServerProcess() as server:
         client = make_client("m", base_url=server.base_url, api_key="x")
         try:
             await ask(client)
             with cache._lock:
                 assert cache._conn is not None
-                cache._conn.execute(
-                    "UPDATE responses SET body = ? WHERE method = 'CALL'", (json.dumps(odd),)
-                )
-            server.reset_stats()
+                damage = "UPDATE responses SET body = ? WHERE method = 'CALL'"
+                cache._conn.execute(damage, (stored,))
             answer = await ask(client)
-            assert server.stats()["requests"] == 0
+            again = await ask(client)
+            assert server.stats()["requests"] == 1  # the first call, no more
         finally:
             await client.close()
 
-    assert answer.created == "yesterday"  # an int in the SDK's type: kept as it came
-    assert answer.choices[0].message.content == "odd"
+    assert answer.choices[0].message.content == content == again.choices[0].message.content
+    assert dcache.stats()["hits"] == hits
+    if content == "odd":
+        assert answer.created == "yesterday"  # an int in the SDK's type: kept as it came
 
 
 async def test_errors_are_never_cached(tmp_path: Path) -> None:
