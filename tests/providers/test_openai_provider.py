@@ -10,7 +10,6 @@ from typing import Any
 import openai
 import pytest
 
-import dotevals.providers.openai as openai_module
 from dotevals._registry import load_entry_point
 from dotevals.errors import ProviderError
 from dotevals.providers import ModelHandle, OpenAIProvider, SharedResourceProvider
@@ -84,13 +83,14 @@ async def test_concurrent_setup_of_one_spec_creates_one_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     made: list[str] = []
-    real = openai_module.make_client
+    real = OpenAIProvider.create
 
-    def counting(model_name: str, **options: Any) -> Any:
-        made.append(model_name)
-        return real(model_name, **options)
+    async def slow_counting(self: OpenAIProvider, resource_id: str, spec: str, config: Any) -> Any:
+        made.append(spec)
+        await asyncio.sleep(0.01)  # every other setup runs meanwhile: only the lock serializes
+        return await real(self, resource_id, spec, config)
 
-    monkeypatch.setattr(openai_module, "make_client", counting)
+    monkeypatch.setattr(OpenAIProvider, "create", slow_counting)
     provider = OpenAIProvider()
     handles = await asyncio.gather(*(provider.setup("gpt-4o-mini") for _ in range(20)))
     assert made == ["gpt-4o-mini"]
