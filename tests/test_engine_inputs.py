@@ -78,6 +78,40 @@ def test_a_second_run_of_a_generator_dataset_is_refused(tmp_path: Path) -> None:
         dotevals.run(eval_once, experiment="two", storage=storage, progress=False)
 
 
+def test_two_evaluations_sharing_one_generator_are_refused(tmp_path: Path) -> None:
+    rows = _numbers()
+
+    @foreach("x", rows)
+    def eval_first(x: int) -> bool:
+        return True
+
+    @foreach("x", rows)
+    def eval_second(x: int) -> bool:
+        return True
+
+    storage = f"json://{tmp_path}"
+    assert dotevals.run(eval_first, storage=storage, progress=False).summary()["total"] == 2
+    with pytest.raises(ConfigurationError, match=r"'eval_second' is .*another evaluation"):
+        dotevals.run(eval_second, storage=storage, progress=False)
+
+
+def test_opened_generators_are_not_kept_alive(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    rows = _numbers()
+    alive = weakref.ref(rows)
+
+    @foreach("x", rows)
+    def eval_gone(x: int) -> bool:
+        return True
+
+    dotevals.run(eval_gone, storage=f"json://{tmp_path}", progress=False)
+    del eval_gone, rows
+    gc.collect()
+    assert alive() is None
+
+
 def test_the_spec_remembers_its_opened_iterator_and_keeps_no_registry() -> None:
     import dotevals._engine as engine
     from dotevals.decorators import get_spec
@@ -88,11 +122,12 @@ def test_the_spec_remembers_its_opened_iterator_and_keeps_no_registry() -> None:
 
     spec = get_spec(eval_flag)
     assert spec is not None and spec.dataset_opened is False
+    registered = len(engine._READ_ITERATORS)
     engine._check_reusable("eval_flag", spec)
     assert spec.dataset_opened is True
     with pytest.raises(ConfigurationError, match="one-shot iterator"):
         engine._check_reusable("eval_flag", spec)
-    assert not hasattr(engine, "_OPENED")
+    assert len(engine._READ_ITERATORS) == registered  # not weakly referenceable: spec only
 
 
 def test_an_exhausted_generator_is_refused_on_its_first_run(tmp_path: Path) -> None:

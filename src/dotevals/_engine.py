@@ -19,6 +19,7 @@ import re
 import shlex
 import time
 import traceback
+import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -165,11 +166,16 @@ def show_command(experiment: str, *args: str) -> str:
     return shlex.join(["dotevals", "show", experiment, *args])
 
 
+#: One-shot datasets some run has opened, held weakly (an evaluation's spec also remembers).
+_READ_ITERATORS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def _check_reusable(name: str, spec: EvaluationSpec) -> None:
     """Refuse a one-shot dataset that an earlier run already read, or that arrives exhausted.
 
     Parametrized items and repeated runs of an evaluation share its spec, which records that
-    its iterator was opened (rather than a registry of iterators, which would keep them alive).
+    its iterator was opened; two evaluations decorated with one generator are caught by a
+    weak set of opened iterators (which keeps none of them alive).
 
     Raises:
         ConfigurationError: a second run (a parametrized item, another ``dotevals.run``)
@@ -179,8 +185,15 @@ def _check_reusable(name: str, spec: EvaluationSpec) -> None:
     if not isinstance(dataset, Iterator):  # iter() of it is itself: reading it consumes it
         return
     opened_before, spec.dataset_opened = spec.dataset_opened, True
+    try:  # generators and files: seen by any evaluation; weak, so nothing is kept alive
+        read_elsewhere = dataset in _READ_ITERATORS
+        _READ_ITERATORS.add(dataset)
+    except TypeError:  # not weakly referenceable (list iterators, map objects): the flag only
+        read_elsewhere = False
     if opened_before:
         why = "is a one-shot iterator (a generator?) that an earlier run already read"
+    elif read_elsewhere:
+        why = "is a one-shot iterator (a generator?) that another evaluation already read"
     elif inspect.isgenerator(dataset) and inspect.getgeneratorstate(dataset) == "GEN_CLOSED":
         why = "is an exhausted generator"
     else:
