@@ -15,25 +15,12 @@ from rich.console import Console
 
 from dotevals._progress import RichProgress
 from dotevals.metrics import RunningMetrics
+from samples import PARAMETRIZED
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 #: A metric and its 95% confidence interval as the summary prints them.
 CI = r"\d\.\d{3} \[-?\d\.\d{3}, \d\.\d{3}\]"
-
-PARAMETRIZED = """
-import pytest
-from dotevals import foreach
-
-@pytest.fixture
-def model(request):
-    return request.param
-
-@pytest.mark.parametrize("model", ["small", "org/large"], indirect=True)
-@foreach("x", [1, 2])
-def eval_param(x, model):
-    return model == "small"
-"""
 
 
 def test_summary_shows_bracketed_names_literally(pytester: pytest.Pytester) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from samples import PARAMETRIZED
 from stores import read_store, records
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -211,21 +212,7 @@ def test_async_fixtures_share_one_loop_with_the_evaluation(pytester: pytest.Pyte
 
 
 def test_indirect_parametrization_ids(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        eval_param="""
-        import pytest
-        from dotevals import foreach
-
-        @pytest.fixture
-        def model(request):
-            return request.param
-
-        @pytest.mark.parametrize("model", ["small", "org/large"], indirect=True)
-        @foreach("x", [1, 2])
-        def eval_param(x, model):
-            return model == "small"
-        """
-    )
+    pytester.makepyfile(eval_param=PARAMETRIZED)
     result = pytester.runpytest("-v", "--experiment", "p")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*eval_param?small? PASSED*", "*eval_param?org/large? PASSED*"])
