@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -102,12 +105,40 @@ def run(
     storage: str | Storage | None = None,
     **kwargs: Any,
 ) -> Results:
-    """Synchronous :func:`run_async`; works inside a running event loop too (a notebook)."""
+    """Synchronous :func:`run_async`; works inside a running event loop too (a notebook).
+
+    Outside an event loop, every call from one thread runs on the same loop (Python 3.11+:
+    one ``asyncio.Runner`` per thread, closed at exit), so an async client made once (an
+    ``AsyncOpenAI``, an aiohttp session) serves several ``run`` calls; a loop per call would
+    leave its connections bound to a closed loop ("Event loop is closed" on every row of the
+    second run). Ctrl-C cancels the run, whose completed rows are stored, and raises
+    ``KeyboardInterrupt``.
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return anyio.run(lambda: run_async(fn, experiment, samples, storage, **kwargs))
+        return _run_on_thread_loop(lambda: run_async(fn, experiment, samples, storage, **kwargs))
     return _run_in_thread(lambda: run_async(fn, experiment, samples, storage, **kwargs))
+
+
+_RUNNERS = threading.local()
+
+
+def _close_runner(runner: Any) -> None:
+    with contextlib.suppress(Exception):  # at exit: nothing left to tell anyone
+        runner.close()
+
+
+def _run_on_thread_loop(make: Any) -> Results:
+    """``make()`` on this thread's persistent event loop (a fresh loop on Python 3.10)."""
+    if sys.version_info < (3, 11):
+        result: Results = anyio.run(make)
+        return result
+    runner = getattr(_RUNNERS, "runner", None)
+    if runner is None:
+        runner = _RUNNERS.runner = asyncio.Runner()
+        atexit.register(_close_runner, runner)
+    return runner.run(make())
 
 
 def _run_in_thread(make: Any) -> Results:
