@@ -153,11 +153,13 @@ def request_key(method: str, url: str, body: bytes) -> str:
         canonical: Any = json.loads(body) if body else None
     except (ValueError, UnicodeDecodeError):
         canonical = {"raw_sha256": hashlib.sha256(body).hexdigest()}
+    return _digest([_KEY_VERSION, method.upper(), url, canonical])
+
+
+def _digest(parts: list[Any], *, allow_nan: bool = True) -> str:
+    """SHA-256 of ``parts`` as canonical JSON (sorted keys, no spaces); raises for non-JSON."""
     blob = json.dumps(
-        [_KEY_VERSION, method.upper(), url, canonical],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
+        parts, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=allow_nan
     )
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -175,16 +177,9 @@ def call_key(origin: str, endpoint: str, params: dict[str, Any]) -> str | None:
         through the SDK and is cached at the HTTP layer).
     """
     try:
-        blob = json.dumps(
-            [_KEY_VERSION, "CALL", origin + endpoint, params],
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        )
+        return _digest([_KEY_VERSION, "CALL", origin + endpoint, params], allow_nan=False)
     except (TypeError, ValueError):
         return None
-    return hashlib.sha256(blob.encode()).hexdigest()
 
 
 def is_streaming(body: bytes) -> bool:

@@ -160,11 +160,10 @@ class Adaptive:
     shedding load at random) does not collapse the limit: above ``throttle_tolerance`` (20%)
     the limit is cut by ``cut`` (x0.5), at most once per ``cooldown`` seconds, since a burst of
     in-flight calls is answered 429 together. Below that share the limit goes on growing: a
-    rate limit shows itself as a share of throttles that climbs as the
-    limit grows, until it crosses the tolerance and cuts; a share that stays low whatever the
-    limit is load shed at random, and holding the limit for it would only make the run
-    slower. Another transient error discards the current window. The limit stays within
-    ``[minimum, maximum]``.
+    rate limit shows itself as a share of throttles that climbs as the limit grows, until it
+    crosses the tolerance and cuts; a share that stays low whatever the limit is load shed at
+    random, and holding the limit for it would only make the run slower. Another transient
+    error discards the current window. The limit stays within ``[minimum, maximum]``.
 
     Args:
         initial: the limit to start with.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -93,14 +94,10 @@ def answer_calls_from_cache(client: Any, cache: _cache.ResponseCache) -> None:
         client: an ``openai.AsyncOpenAI`` client.
         cache: the response cache.
     """
-    openai = import_openai()
+    types = import_openai().types
     for path, endpoint, type_name in _CACHED_CALLS:
-        resource: Any = client
-        for attribute in path.split("."):
-            resource = getattr(resource, attribute)
-        returns: Any = openai.types
-        for attribute in type_name.split("."):
-            returns = getattr(returns, attribute)
+        resource = operator.attrgetter(path)(client)
+        returns = operator.attrgetter(type_name)(types)
         resource.create = _CachedCall(client, resource.create, endpoint, returns, cache)
 
 

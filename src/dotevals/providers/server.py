@@ -44,7 +44,7 @@ import httpx
 from dotevals.cache import SCOPE_HEADER, http_library
 from dotevals.errors import ProviderError, ServerStartError
 from dotevals.providers import _launch, _watchdog
-from dotevals.providers._client import default_http_client, make_client
+from dotevals.providers._client import default_http_client, make_client, wrap_transports
 from dotevals.providers._pool import SharedResourceProvider, resource_key
 from dotevals.providers._records import (
     SERVER_ID_ENV,
@@ -318,8 +318,7 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
 def _http_client(server: _Server) -> Any:
     """The SDK's HTTP client (:func:`default_http_client`), its transport guarded by ``server``."""
     client = default_http_client(trust_env=False)  # the SDK's limits: 1000 connections
-    # no public setter for a built client's transport: the same attribute use_cache sets
-    client._transport = _GuardedTransport(server, client._transport)
+    wrap_transports(client, lambda inner: _GuardedTransport(server, inner))
     return client
 
 
