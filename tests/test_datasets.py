@@ -46,24 +46,21 @@ def report(**values):
 make_distribution = functools.partial(make_any_distribution, group="dotevals.datasets")
 
 
+def make_words_plugin(site: Path) -> None:
+    """A working dataset plugin: entry point ``zzz_words``, whose class is named ``words``."""
+    make_distribution(
+        site, "words_plugin", {"zzz_words": "words_mod:WordsDataset"}, {"words_mod": WORDS_MODULE}
+    )
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     """A broken dataset plugin (sorted first) and a working one whose class is ``words``."""
     site = tmp_path / "site"
     make_distribution(
-        site,
-        "broken_plugin",
-        {"aaa_broken": "broken_mod:Thing"},
-        {"broken_mod": BROKEN_MODULE},
-        group="dotevals.datasets",
+        site, "broken_plugin", {"aaa_broken": "broken_mod:Thing"}, {"broken_mod": BROKEN_MODULE}
     )
-    make_distribution(
-        site,
-        "words_plugin",
-        {"zzz_words": "words_mod:WordsDataset"},
-        {"words_mod": WORDS_MODULE},
-        group="dotevals.datasets",
-    )
+    make_words_plugin(site)
     return site
 
 
@@ -140,9 +137,7 @@ def test_a_broken_plugin_asked_for_by_class_name_gives_the_load_error(site: Path
 
 def test_attribute_probes_import_no_plugin(site: Path) -> None:
     # a working plugin sorted before the broken one: loading the group would import it
-    make_distribution(
-        site, "early_plugin", {"aa_early": "words_mod:WordsDataset"}, {}, group="dotevals.datasets"
-    )
+    make_distribution(site, "early_plugin", {"aa_early": "words_mod:WordsDataset"}, {})
     result = run_python(
         site,
         """
@@ -193,13 +188,7 @@ def test_importing_a_broken_plugin_by_name_shows_why(site: Path) -> None:
 
 def test_an_unknown_name_is_still_unknown_without_broken_plugins(tmp_path: Path) -> None:
     site = tmp_path / "site"
-    make_distribution(
-        site,
-        "words_plugin",
-        {"zzz_words": "words_mod:WordsDataset"},
-        {"words_mod": WORDS_MODULE},
-        group="dotevals.datasets",
-    )
+    make_words_plugin(site)
     result = run_python(
         site,
         """

@@ -118,15 +118,17 @@ async def measure(key):
 """
 
 
-def test_max_concurrency_caps_adaptive_rows_in_flight(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        eval_cap=IN_FLIGHT
-        + """
-@foreach("x", range(40))
-async def eval_cap(x):
-    return await measure("cap")
-"""
+def in_flight_eval(name: str, rows: int) -> str:
+    """An evaluation file: async ``eval_NAME`` over ``rows`` rows, each measuring the peak."""
+    return IN_FLIGHT + (
+        f'\n@foreach("x", range({rows}))\n'
+        f"async def eval_{name}(x):\n"
+        f'    return await measure("{name}")\n'
     )
+
+
+def test_max_concurrency_caps_adaptive_rows_in_flight(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(eval_cap=in_flight_eval("cap", 40))
     pytester.runpytest("--max-concurrency", "4", "--experiment", "cap").assert_outcomes(passed=1)
     assert peak(pytester.path, "cap", "eval_cap") == 4
     # the default adaptive start (16) is more: the option is what capped it
@@ -147,14 +149,7 @@ async def eval_cap(x):
 def test_concurrency_option_sets_rows_in_flight(
     pytester: pytest.Pytester, options: list[str], expected: int
 ) -> None:
-    pytester.makepyfile(
-        eval_conc=IN_FLIGHT
-        + """
-@foreach("x", range(30))
-async def eval_conc(x):
-    return await measure("conc")
-"""
-    )
+    pytester.makepyfile(eval_conc=in_flight_eval("conc", 30))
     pytester.runpytest(*options, "--experiment", "c").assert_outcomes(passed=1)
     assert peak(pytester.path, "c", "eval_conc") == expected
 
@@ -185,14 +180,7 @@ async def eval_option(x):
 def test_unknown_concurrency_value_fails_naming_the_accepted_ones(
     pytester: pytest.Pytester,
 ) -> None:
-    pytester.makepyfile(
-        eval_bad=IN_FLIGHT
-        + """
-@foreach("x", range(3))
-async def eval_bad(x):
-    return await measure("bad")
-"""
-    )
+    pytester.makepyfile(eval_bad=in_flight_eval("bad", 3))
     result = pytester.runpytest("--concurrency", "fast", "--experiment", "b")
     assert result.ret == pytest.ExitCode.USAGE_ERROR  # refused before any evaluation runs
     result.stderr.fnmatch_lines(["*--concurrency*unknown concurrency 'fast'*number*adaptive*"])
@@ -330,14 +318,7 @@ def test_max_retries_zero_records_a_transient_error_at_once(pytester: pytest.Pyt
 
 
 def test_summary_stores_the_concurrency_limit_history(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        eval_hist=IN_FLIGHT
-        + """
-@foreach("x", range(30))
-async def eval_hist(x):
-    return await measure("hist")
-"""
-    )
+    pytester.makepyfile(eval_hist=in_flight_eval("hist", 30))
     # adaptive starts at 16 and grows after its first window of 16 successes, up to the cap;
     # the 14 rows left are fewer than the next window (24): exactly one change
     pytester.runpytest("--max-concurrency", "24", "--experiment", "h").assert_outcomes(passed=1)
