@@ -28,10 +28,16 @@ def sync_eval(q: str, a: str, model: object) -> Result:
     return Result(exact_match(str(eval(q)), a), prompt=q, model_response=str(eval(q)))
 
 
+sync_eval.__test__ = False  # run by the tests through dotevals.run, not collected
+
+
 @foreach(["q", "a"], ROWS)
 async def async_eval(q: str, a: str) -> Score:
     await asyncio.sleep(0)
     return Score("len", len(q), [mean()])
+
+
+async_eval.__test__ = False  # run by the tests through dotevals.run, not collected
 
 
 def test_run_returns_results(tmp_path: Path) -> None:

@@ -1,11 +1,27 @@
-"""dotevals: evaluate LLMs with plain pytest functions, resumable and fast."""
+"""dotevals: evaluate LLMs with plain pytest functions, resumable and fast.
+
+The public names load on first use (PEP 562): the pytest plugin imports this package in every
+pytest session, and a session that collects no evaluation must not pay for the engine.
+"""
 
 from __future__ import annotations
 
-from dotevals._meta import version as _version
-from dotevals.api import Results, run, run_async
-from dotevals.decorators import Batch, ForEach, batch, foreach
-from dotevals.results import Record, Result, Score
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from dotevals.api import Results as Results
+    from dotevals.api import run as run
+    from dotevals.api import run_async as run_async
+    from dotevals.decorators import Batch as Batch
+    from dotevals.decorators import ForEach as ForEach
+    from dotevals.decorators import batch as batch
+    from dotevals.decorators import foreach as foreach
+    from dotevals.results import Record as Record
+    from dotevals.results import Result as Result
+    from dotevals.results import Score as Score
+
+    __version__: str
 
 __all__ = [
     "Batch",
@@ -21,4 +37,33 @@ __all__ = [
     "run_async",
 ]
 
-__version__: str = _version()
+#: Where each public name lives.
+_HOMES: Final = {
+    "Batch": "dotevals.decorators",
+    "ForEach": "dotevals.decorators",
+    "batch": "dotevals.decorators",
+    "foreach": "dotevals.decorators",
+    "Record": "dotevals.results",
+    "Result": "dotevals.results",
+    "Score": "dotevals.results",
+    "Results": "dotevals.api",
+    "run": "dotevals.api",
+    "run_async": "dotevals.api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from dotevals._meta import version
+
+        value: Any = version()
+    elif name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+    else:
+        raise AttributeError(f"module 'dotevals' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -29,6 +29,7 @@ import anyio
 import anyio.to_thread
 
 from dotevals import _meta
+from dotevals._sdk_retries import without_sdk_retries
 from dotevals.concurrency import ConcurrencyStrategy, resolve_strategy
 from dotevals.decorators import EvaluationSpec
 from dotevals.errors import ConfigurationError, DatasetChangedError, EvaluationFailed
@@ -668,6 +669,13 @@ async def evaluate(
     Every completed row is in the store when this returns or raises, including on
     ``KeyboardInterrupt`` and cancellation.
     """
+    with without_sdk_retries(fixtures.values()):
+        return await _evaluate(spec, fixtures, options)
+
+
+async def _evaluate(
+    spec: EvaluationSpec, fixtures: dict[str, Any], options: RunOptions
+) -> EvaluationReport:
     run = _Run(spec, fixtures, options)
     items = run.open()
     started = time.perf_counter()

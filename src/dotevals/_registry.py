@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from dotevals.errors import PluginLoadError
 
-__all__ = ["describe_entry_point", "entry_point_names", "load_entry_point", "load_group"]
+__all__ = [
+    "describe_entry_point",
+    "entry_point_distribution",
+    "entry_point_names",
+    "load_entry_point",
+    "load_group",
+]
 
 
 def _group(group: str) -> dict[str, EntryPoint]:
+    """The entry points of ``group`` by name (the first of a name wins).
+
+    Scanning the installed distributions costs milliseconds, and a pytest session asks several
+    times at start-up: the scan is kept for as long as ``sys.path`` (where distributions are
+    found) stays the same.
+    """
+    return _scan(group, tuple(sys.path))
+
+
+@cache
+def _scan(group: str, path: tuple[str, ...]) -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
     for ep in entry_points(group=group):
         found.setdefault(ep.name, ep)
@@ -21,6 +39,12 @@ def _group(group: str) -> dict[str, EntryPoint]:
 def entry_point_names(group: str) -> list[str]:
     """Names registered in ``group``, sorted, without importing anything."""
     return sorted(_group(group))
+
+
+def entry_point_distribution(group: str, name: str) -> str | None:
+    """The distribution that registered ``name`` in ``group`` (None if unknown)."""
+    ep = _group(group).get(name)
+    return ep.dist.name if ep is not None and ep.dist is not None else None
 
 
 def load_entry_point(group: str, name: str) -> Any:

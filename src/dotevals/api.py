@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import secrets
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 
 from dotevals._engine import EvaluationReport, RunOptions, evaluate
+from dotevals._names import new_experiment_name
 from dotevals._progress import RichProgress
 from dotevals.decorators import get_spec
 from dotevals.errors import ConfigurationError
@@ -22,11 +21,6 @@ from dotevals.results import Record
 from dotevals.storage import Storage, open_storage
 
 __all__ = ["Results", "new_experiment_name", "run", "run_async"]
-
-
-def new_experiment_name() -> str:
-    """A fresh name for a run given no experiment: ``unnamed-YYYYMMDD-HHMMSS-xxxx``."""
-    return time.strftime("unnamed-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
 class Results:

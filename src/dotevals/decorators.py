@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Final, TypeVar
 
 import tenacity
 
+from dotevals._names import RUNNER_ATTR, SPEC_ATTR
 from dotevals.errors import ConfigurationError
 
 __all__ = [
@@ -40,10 +41,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: The attribute that carries an evaluation's spec on the decorated function.
-SPEC_ATTR: Final = "__dotevals_spec__"
-#: Where the pytest plugin puts the callable that runs an evaluation item (config.stash key).
-RUNNER_ATTR: Final = "_dotevals_runner"
 
 _OPTIONS: Final = frozenset(
     {
@@ -223,10 +220,7 @@ def _collectable(spec: EvaluationSpec) -> Callable[..., Any]:
         [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names]
     )
     del evaluation.__wrapped__  # pytest must see the signature above, not the columns
-    setattr(evaluation, SPEC_ATTR, spec)
-    pytest = sys.modules.get("pytest")
-    if pytest is not None:  # pytest-asyncio runs it, in strict mode too, on the default loop
-        return pytest.mark.asyncio(evaluation)  # type: ignore[no-any-return]
+    setattr(evaluation, SPEC_ATTR, spec)  # the plugin collects it, marked, whatever its name
     return evaluation
 
 

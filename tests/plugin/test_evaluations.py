@@ -391,10 +391,12 @@ def test_cache_option_reports_hits_and_misses(pytester: pytest.Pytester) -> None
             return reply.choices[0].message.content in ("2", "4")
         """
     )
-    first = pytester.runpytest_subprocess("--cache", "c.sqlite", "-p", "no:benchmark")
+    first = pytester.runpytest_subprocess("--dotevals-cache-path", "c.sqlite", "-p", "no:benchmark")
     first.assert_outcomes(passed=1)
     first.stdout.fnmatch_lines(["*eval_cached*2/2*", "*response cache c.sqlite: 0 hits, 2 misses*"])
-    second = pytester.runpytest_subprocess("--cache", "c.sqlite", "-p", "no:benchmark")
+    second = pytester.runpytest_subprocess(
+        "--cache", "-o", "dotevals_cache_path=c.sqlite", "-p", "no:benchmark"
+    )
     second.stdout.fnmatch_lines(["*response cache c.sqlite: 2 hits, 0 misses*"])
 
 

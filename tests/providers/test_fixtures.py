@@ -89,7 +89,9 @@ def test_providers_are_closed_at_session_end(
     pytester.makepyfile(
         test_leak="""
         import conftest
+        import pytest
 
+        @pytest.mark.asyncio(loop_scope="session")
         async def test_leaks_a_handle(openai_provider):
             handle = await openai_provider.setup("gpt-4o-mini")
             conftest.clients.append(handle.model)
@@ -177,10 +179,13 @@ def test_user_provider_fixture_overrides_the_builtin(pytester: pytest.Pytester) 
     )
     pytester.makepyfile(
         test_override="""
+        import pytest
+
         def test_override(openai_provider, model_providers):
             assert type(openai_provider).__name__ == "Mine"
             assert model_providers["openai"] is not openai_provider
 
+        @pytest.mark.asyncio(loop_scope="session")
         async def test_model_uses_it(model):
             assert model.api_key == "sk-mine"
         """

@@ -4,16 +4,18 @@ Every entry point of the ``dotevals.model_providers`` group is a provider. It na
 :class:`~dotevals.providers.ModelProvider` subclass, instantiated once per session with no
 arguments, or (for plugins written for dotevals 0.26) a pytest fixture whose value is the
 provider. At ``pytest_configure`` this module imports them all (a plugin that fails to import
-is a usage error naming it) and registers a plugin object holding these session fixtures:
+is a usage error naming it) and registers a plugin object holding these session fixtures
+(:func:`configure`, called by the dotevals plugin with the session's settings):
 
 * ``model_providers``: a dict, provider name -> provider; providers made here are closed
   (``aclose``) at the end of the session.
 * ``NAME_provider`` for every provider name (``openai_provider``, ``vllm_provider``, ...). A
   fixture of the same name in a conftest or test module overrides it, as pytest does.
-* ``model``: with ``--model PROVIDER:SPEC`` (repeatable) every evaluation taking ``model`` is
-  parametrized over the models named (ids ``[openai:gpt-4o-mini]``). Each model is set up
-  through ``PROVIDER_provider`` once per session, shared by every evaluation using it, and torn
-  down after the last of them. A user's own ``model`` fixture overrides this one.
+* ``model``: with ``--model PROVIDER:SPEC`` (``--dotevals-model``, repeatable) every
+  evaluation taking ``model`` is parametrized over the models named (ids
+  ``[openai:gpt-4o-mini]``). Each model is set up through ``PROVIDER_provider`` once per
+  session, shared by every evaluation using it, and torn down after the last of them. A
+  user's own ``model`` fixture overrides this one.
 """
 
 from __future__ import annotations
@@ -34,14 +36,27 @@ import pytest_asyncio
 # named by an entry point is told apart from a provider class.
 from _pytest.fixtures import FixtureFunctionDefinition
 
-from dotevals._registry import describe_entry_point, entry_point_names, load_group
+from dotevals._registry import (
+    describe_entry_point,
+    entry_point_distribution,
+    entry_point_names,
+    load_entry_point,
+)
 from dotevals.errors import PluginLoadError, ProviderError
 from dotevals.providers._pool import SharedResourceProvider
 from dotevals.providers.base import ModelHandle, ModelProvider
-from dotevals.providers.server import set_session_defaults
-from dotevals.storage.jsonl import LOG_DIR, JSONLStorage
 
-__all__ = ["GROUP", "PLUGIN_NAME", "ProviderEntry", "load_providers", "parse_model_option"]
+__all__ = [
+    "GROUP",
+    "MODELS_KEY",
+    "PLUGIN_NAME",
+    "ProviderEntry",
+    "apply_session_defaults",
+    "configure",
+    "load_providers",
+    "parse_model_option",
+    "uses_providers",
+]
 
 #: The entry-point group of model providers.
 GROUP: Final = "dotevals.model_providers"
@@ -50,8 +65,12 @@ PLUGIN_NAME: Final = "dotevals-provider-fixtures"
 #: Marks the fixture functions made here, so a user's own fixture of the same name is told apart.
 BUILTIN_ATTR: Final = "_dotevals_builtin_fixture"
 
-_OPTION_DEST: Final = "dotevals_models"
+#: The ``--model`` values of the session, as the dotevals plugin resolved them.
+MODELS_KEY: Final = pytest.StashKey[tuple[str, ...]]()
 _SESSION: Final = "session"
+_OWN_DISTRIBUTION: Final = "dotevals"
+_LOG_DIR_KEY: Final = pytest.StashKey[Path | None]()
+_DEFAULTS_SET_KEY: Final = pytest.StashKey[bool]()
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,21 @@ class ProviderEntry:
     name: str
     factory: type[ModelProvider] | None = None
     fixture: str | None = None
+    #: A provider class of dotevals itself, imported when the session first needs it.
+    lazy: bool = False
+
+    def provider_class(self) -> type[ModelProvider] | None:
+        """The class to instantiate (importing a built-in one now), or None for a fixture."""
+        if not self.lazy:
+            return self.factory
+        loaded = load_entry_point(GROUP, self.name)
+        if not (inspect.isclass(loaded) and issubclass(loaded, ModelProvider)):
+            raise ProviderError(
+                f"{describe_entry_point(GROUP, self.name)} is not a ModelProvider subclass",
+                provider=self.name,
+                spec="",
+            )
+        return loaded
 
 
 def _classify(name: str, obj: Any, config: pytest.Config) -> ProviderEntry:
@@ -85,17 +119,26 @@ def _classify(name: str, obj: Any, config: pytest.Config) -> ProviderEntry:
 
 
 def load_providers(config: pytest.Config) -> list[ProviderEntry]:
-    """Import every registered provider.
+    """Import every provider registered by another distribution; ours load on first use.
+
+    dotevals' own entry points name provider classes (a test checks), so a session that sets
+    up no model never imports their SDKs.
 
     Raises:
         pytest.UsageError: An entry point fails to import (the message names it, its
             distribution and the error) or names something that is not a provider.
     """
-    try:
-        loaded = load_group(GROUP)
-    except PluginLoadError as exc:
-        raise pytest.UsageError(f"dotevals could not load a model provider: {exc}") from exc
-    return [_classify(name, obj, config) for name, obj in loaded.items()]
+    entries = []
+    for name in entry_point_names(GROUP):
+        if entry_point_distribution(GROUP, name) == _OWN_DISTRIBUTION:
+            entries.append(ProviderEntry(name, lazy=True))
+            continue
+        try:
+            loaded = load_entry_point(GROUP, name)
+        except PluginLoadError as exc:
+            raise pytest.UsageError(f"dotevals could not load a model provider: {exc}") from exc
+        entries.append(_classify(name, loaded, config))
+    return entries
 
 
 def parse_model_option(value: str, known: Iterable[str]) -> tuple[str, str]:
@@ -119,37 +162,28 @@ def parse_model_option(value: str, known: Iterable[str]) -> tuple[str, str]:
     return provider, spec
 
 
-def _model_options(config: pytest.Config) -> list[str]:
-    """The ``--model`` values, in order, without duplicates."""
-    values: list[str] = config.getoption(_OPTION_DEST, None) or []
-    return list(dict.fromkeys(values))
+def _model_options(config: pytest.Config) -> tuple[str, ...]:
+    """The ``--model`` values the plugin resolved, in order, without duplicates."""
+    return config.stash.get(MODELS_KEY, ())
 
 
-# --- hooks ----------------------------------------------------------------------------------
+def configure(
+    config: pytest.Config,
+    models: Sequence[str],
+    log_dir: Path | None,
+) -> None:
+    """Check the ``--model`` values, import the providers and register their fixtures.
 
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--model PROVIDER:SPEC``."""
-    group = parser.getgroup("dotevals", "dotevals evaluations")
-    group.addoption(
-        "--model",
-        action="append",
-        default=[],
-        dest=_OPTION_DEST,
-        metavar="PROVIDER:SPEC",
-        help="evaluate with this model (repeatable): evaluations taking the `model` fixture run "
-        "once per model, e.g. --model openai:gpt-4o-mini",
-    )
-
-
-def _store_log_dir(config: pytest.Config) -> Path | None:
-    """``<root>/logs`` when the session stores results as JSONL files under ``root``."""
-    from dotevals.pytest_plugin._item import STATE_KEY
-
-    state = config.stash.get(STATE_KEY, None)
-    if state is None or not isinstance(state.storage, JSONLStorage):
-        return None
-    return state.storage.root.resolve() / LOG_DIR
+    Called by the dotevals plugin at ``pytest_configure`` with the session's settings.
+    """
+    config.stash[MODELS_KEY] = tuple(models)
+    config.stash[_LOG_DIR_KEY] = log_dir
+    names = entry_point_names(GROUP)
+    parsed = [parse_model_option(value, names) for value in models]
+    entries = load_providers(config)
+    if not config.pluginmanager.has_plugin(PLUGIN_NAME):
+        plugin = _fixture_plugin(entries, sorted({provider for provider, _ in parsed}))
+        config.pluginmanager.register(plugin, PLUGIN_NAME)
 
 
 def _terminal_notice(config: pytest.Config) -> Callable[[str], None]:
@@ -168,21 +202,30 @@ def _terminal_notice(config: pytest.Config) -> Callable[[str], None]:
     return notify
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config: pytest.Config) -> None:
-    """Check ``--model``, import the providers and register their fixtures."""
-    set_session_defaults(log_dir=_store_log_dir(config), notify=_terminal_notice(config))
-    names = entry_point_names(GROUP)
-    models = [parse_model_option(value, names) for value in _model_options(config)]
-    entries = load_providers(config)
-    if not config.pluginmanager.has_plugin(PLUGIN_NAME):
-        plugin = _fixture_plugin(entries, sorted({provider for provider, _ in models}))
-        config.pluginmanager.register(plugin, PLUGIN_NAME)
+def uses_providers(items: Iterable[pytest.Item]) -> bool:
+    """Whether any item needs the provider fixtures (so local servers may start)."""
+    return any("model_providers" in getattr(item, "fixturenames", ()) for item in items)
+
+
+def apply_session_defaults(config: pytest.Config) -> None:
+    """Local servers started in this session log under the store and report on its terminal.
+
+    Called once collection shows the session runs evaluations or uses providers, so that a
+    session doing neither never imports the server machinery.
+    """
+    from dotevals.providers.server import set_session_defaults
+
+    log_dir = config.stash.get(_LOG_DIR_KEY, None)
+    set_session_defaults(log_dir=log_dir, notify=_terminal_notice(config))
+    config.stash[_DEFAULTS_SET_KEY] = True
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Servers started after the session log and report where they did before it."""
-    set_session_defaults()
+    if config.stash.get(_DEFAULTS_SET_KEY, False):
+        from dotevals.providers.server import set_session_defaults
+
+        set_session_defaults()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -256,7 +299,7 @@ def _providers_fixture(entries: Sequence[ProviderEntry]) -> tuple[str, Any]:
 
     async def model_providers(**fixture_values: Any) -> AsyncIterator[dict[str, Any]]:
         """Every registered model provider, by entry-point name."""
-        made = {entry.name: _instantiate(entry) for entry in entries if entry.factory is not None}
+        made = {entry.name: _instantiate(entry) for entry in entries if entry.fixture is None}
         providers = {
             entry.name: made[entry.name] if entry.fixture is None else fixture_values[entry.fixture]
             for entry in entries
@@ -268,9 +311,10 @@ def _providers_fixture(entries: Sequence[ProviderEntry]) -> tuple[str, Any]:
 
 
 def _instantiate(entry: ProviderEntry) -> ModelProvider:
-    assert entry.factory is not None
+    factory = entry.provider_class()
+    assert factory is not None
     try:
-        return entry.factory()
+        return factory()
     except Exception as exc:
         message = f"model provider {entry.name!r} could not be created: {type(exc).__name__}: {exc}"
         raise ProviderError(message, provider=entry.name, spec="") from exc

@@ -2,64 +2,58 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from dotevals._engine import EvaluationReport, RunOptions, evaluate, raise_for_failure
 from dotevals._progress import RichProgress
-from dotevals.api import new_experiment_name
 from dotevals.decorators import EvaluationSpec
 from dotevals.errors import DotevalsError
+from dotevals.pytest_plugin._state import STATE_KEY, SessionState
 from dotevals.retry import RetryPolicy
-from dotevals.storage import Storage, open_storage
 
-__all__ = ["SessionState", "evaluation_name", "run_item"]
+__all__ = ["add_junit_properties", "evaluation_name", "run_item", "run_options"]
 
 
-@dataclass
-class SessionState:
-    """What the plugin keeps for a session: options, the store, the reports."""
+def run_options(state: SessionState, evaluation: str) -> RunOptions:
+    """Options for one evaluation item."""
+    settings = state.settings
+    retries = settings.max_retries
+    return RunOptions(
+        experiment=state.experiment,
+        storage=state.storage,
+        evaluation=evaluation,
+        samples=settings.samples,
+        concurrency=settings.concurrency,
+        max_concurrency=settings.max_concurrency,
+        retry=RetryPolicy() if retries is None else RetryPolicy(max_retries=retries),
+        progress=RichProgress(suspend=state.suspend_capture),
+    )
 
-    config: pytest.Config
-    experiment: str
-    storage: Storage
-    reports: list[EvaluationReport] = field(default_factory=list)
 
-    @classmethod
-    def from_config(cls, config: pytest.Config, experiment: str | None = None) -> SessionState:
-        """Read the options; bad ones are usage errors naming the fix."""
-        try:
-            storage = open_storage(config.getoption("storage"))
-        except DotevalsError as exc:
-            raise pytest.UsageError(f"--storage: {exc}") from exc
-        experiment = experiment or config.getoption("experiment") or new_experiment_name()
-        try:
-            storage.check_experiment(experiment)
-        except DotevalsError as exc:
-            raise pytest.UsageError(f"--experiment: {exc}") from None
-        return cls(config, experiment, storage)
+def add_junit_properties(item: pytest.Item, report: EvaluationReport) -> None:
+    """The evaluation's figures as ``user_properties``, which ``--junitxml`` writes out.
 
-    def suspend_capture(self) -> Any:
-        """A context in which output reaches the terminal despite pytest's capture."""
-        capman = self.config.pluginmanager.getplugin("capturemanager")
-        return capman.global_and_fixture_disabled()
-
-    def run_options(self, evaluation: str) -> RunOptions:
-        """Options for one evaluation item."""
-        config = self.config
-        retries = config.getoption("max_retries")
-        return RunOptions(
-            experiment=self.experiment,
-            storage=self.storage,
-            evaluation=evaluation,
-            samples=config.getoption("samples"),
-            concurrency=config.getoption("concurrency"),
-            max_concurrency=config.getoption("max_concurrency"),
-            retry=RetryPolicy() if retries is None else RetryPolicy(max_retries=retries),
-            progress=RichProgress(suspend=self.suspend_capture),
-        )
+    ``dotevals.experiment``, ``dotevals.rows``, ``dotevals.errors``, and for every metric
+    ``dotevals.SCORE.METRIC`` with ``.ci_low``, ``.ci_high`` and ``.n`` beside it.
+    """
+    properties = item.user_properties
+    properties += [
+        ("dotevals.experiment", report.experiment),
+        ("dotevals.rows", report.total),
+        ("dotevals.errors", report.errors),
+    ]
+    for score, metrics in report.metrics.items():
+        for metric, value in metrics.items():
+            key = f"dotevals.{score}.{metric}"
+            low, high = value.ci95
+            properties += [
+                (key, value.value),
+                (f"{key}.ci_low", low),
+                (f"{key}.ci_high", high),
+                (f"{key}.n", value.count),
+            ]
 
 
 def evaluation_name(request: pytest.FixtureRequest, spec: EvaluationSpec) -> str:
@@ -85,17 +79,15 @@ async def run_item(
     ...``): ``pytest.fail`` is called outside the ``except`` block, so no "During handling of
     the above exception" repeats it.
     """
-    state: SessionState = request.config.stash[STATE_KEY]
-    options = state.run_options(evaluation_name(request, spec))
+    state = request.config.stash[STATE_KEY]
+    options = run_options(state, evaluation_name(request, spec))
     failure: str | None = None
     try:
         report = await evaluate(spec, fixtures, options)
         state.reports.append(report)
+        add_junit_properties(request.node, report)
         raise_for_failure(spec, report)
     except DotevalsError as exc:
         failure = f"{type(exc).__name__}: {exc}"
     if failure is not None:
         pytest.fail(failure, pytrace=False)
-
-
-STATE_KEY = pytest.StashKey[SessionState]()

@@ -6,24 +6,18 @@ Registered only when xdist is loaded, since its hooks are unknown to pytest othe
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dotevals._engine import EvaluationReport
-from dotevals.pytest_plugin._item import STATE_KEY
-from dotevals.results import MetricValue
+from dotevals.pytest_plugin._state import STATE_KEY, XDIST_EXPERIMENT
 
-__all__ = ["XdistHooks", "worker_experiment"]
+if TYPE_CHECKING:
+    from dotevals._engine import EvaluationReport
 
-_EXPERIMENT = "dotevals_experiment"
+__all__ = ["XdistHooks", "send_reports"]
+
 _REPORTS = "dotevals_reports"
-
-
-def worker_experiment(config: pytest.Config) -> str | None:
-    """The experiment name the controller chose, when this process is an xdist worker."""
-    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
-    return None if workerinput is None else workerinput.get(_EXPERIMENT)
 
 
 def _dump(report: EvaluationReport) -> dict[str, Any]:
@@ -31,6 +25,9 @@ def _dump(report: EvaluationReport) -> dict[str, Any]:
 
 
 def _load(data: dict[str, Any]) -> EvaluationReport:
+    from dotevals._engine import EvaluationReport
+    from dotevals.results import MetricValue
+
     def metrics(raw: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, MetricValue]]:
         return {s: {m: MetricValue(**v) for m, v in ms.items()} for s, ms in raw.items()}
 
@@ -47,7 +44,7 @@ class XdistHooks:
     @pytest.hookimpl
     def pytest_configure_node(self, node: Any) -> None:
         """Hand the controller's experiment name to a worker."""
-        node.workerinput[_EXPERIMENT] = node.config.stash[STATE_KEY].experiment
+        node.workerinput[XDIST_EXPERIMENT] = node.config.stash[STATE_KEY].experiment
 
     @pytest.hookimpl
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

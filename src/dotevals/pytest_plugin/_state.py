@@ -1,0 +1,65 @@
+"""What the plugin keeps for a session: settings, experiment, the store, the reports.
+
+Light to import: made at ``pytest_configure`` of every session, before anything is collected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from dotevals._names import new_experiment_name
+from dotevals.errors import DotevalsError
+from dotevals.pytest_plugin._options import Settings
+from dotevals.storage import Storage, open_storage
+
+__all__ = ["STATE_KEY", "SessionState", "worker_experiment"]
+
+#: The key under which an xdist controller hands its experiment name to its workers.
+XDIST_EXPERIMENT = "dotevals_experiment"
+
+
+def worker_experiment(config: pytest.Config) -> str | None:
+    """The experiment name the controller chose, when this process is an xdist worker."""
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    return None if workerinput is None else workerinput.get(XDIST_EXPERIMENT)
+
+
+@dataclass
+class SessionState:
+    """The session's resolved settings and where its results go."""
+
+    config: pytest.Config
+    settings: Settings
+    experiment: str
+    storage: Storage
+    #: ``EvaluationReport`` of every evaluation run (or handed over by xdist workers).
+    reports: list[Any] = field(default_factory=list)
+    #: Whether this session collected at least one evaluation.
+    has_evaluations: bool = False
+
+    @classmethod
+    def from_config(
+        cls, config: pytest.Config, settings: Settings, experiment: str | None = None
+    ) -> SessionState:
+        """Open the store; bad settings are usage errors naming the fix."""
+        try:
+            storage = open_storage(settings.storage)
+        except DotevalsError as exc:
+            raise pytest.UsageError(f"--dotevals-storage: {exc}") from exc
+        experiment = experiment or settings.experiment or new_experiment_name()
+        try:
+            storage.check_experiment(experiment)
+        except DotevalsError as exc:
+            raise pytest.UsageError(f"--dotevals-experiment: {exc}") from None
+        return cls(config, settings, experiment, storage)
+
+    def suspend_capture(self) -> Any:
+        """A context in which output reaches the terminal despite pytest's capture."""
+        capman = self.config.pluginmanager.getplugin("capturemanager")
+        return capman.global_and_fixture_disabled()
+
+
+STATE_KEY = pytest.StashKey[SessionState]()
