@@ -56,6 +56,7 @@ def test_plain_async_fixtures_of_evaluations_share_the_session_loop(
     result = pytester.runpytest("--experiment", "loop", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*eval_loop*3/3*accuracy 1.000*"])
+    result.stdout.no_fnmatch_line("*requested async @pytest.fixture*")  # strict mode's warning
     teardowns = (pytester.path / "teardowns.txt").read_text().split()
     assert teardowns == ["closed", "closed"]  # the async generator finished for each item
 

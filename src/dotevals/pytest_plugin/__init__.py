@@ -172,6 +172,15 @@ def pytest_fixture_setup(
         return (yield)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """pytest-asyncio's strict-mode warning does not apply to an evaluation's fixtures."""
+    if item.get_closest_marker(MARKER) is None:
+        return (yield)
+    with _internals.no_strict_mode_fixture_warning():
+        return (yield)
+
+
 async def _run_item(request: pytest.FixtureRequest, spec: Any, fixtures: dict[str, Any]) -> None:
     """Run an evaluation item (the engine is imported by the first one)."""
     from dotevals.pytest_plugin._item import run_item

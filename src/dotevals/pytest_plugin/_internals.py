@@ -10,6 +10,8 @@ Checked against the lowest and newest versions we support by ``tests/plugin/test
   and pytest-asyncio's item conversion exactly as a ``test_*`` function would be.
 * :func:`requesting_item`: the item on whose behalf a fixture is set up, also for session
   fixtures (``SubRequest._pyfuncitem``).
+* :func:`no_strict_mode_fixture_warning`: silences pytest-asyncio's strict-mode warning about
+  plain async fixtures for an evaluation, whose plain async fixtures dotevals handles.
 * :func:`matches_python_files`: pytest's own matching of ``python_files`` patterns.
 * :func:`handle_async_fixture`: makes pytest-asyncio run a plain ``@pytest.fixture async def``
   fixture on the session loop, through its public ``pytest_asyncio.fixture`` marking.
@@ -21,6 +23,7 @@ import contextlib
 import functools
 import inspect
 import types
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ __all__ = [
     "handle_async_fixture",
     "is_plain_async",
     "matches_python_files",
+    "no_strict_mode_fixture_warning",
     "plain_async_on_loop",
     "requesting_item",
     "taken_option_names",
@@ -102,3 +106,16 @@ def plain_async_on_loop(fixturedef: pytest.FixtureDef[Any], loop_scope: str) -> 
 def matches_python_files(config: pytest.Config, path: Path) -> bool:
     """Whether pytest itself collects ``path`` as a test module (its ``python_files``)."""
     return any(fnmatch_ex(pattern, path) for pattern in config.getini("python_files"))
+
+
+#: pytest-asyncio's warning (1.x) for a plain async fixture an asyncio test requests in strict
+#: mode; it reads ``fixturedef.func`` after :func:`plain_async_on_loop` put the user's back.
+_STRICT_FIXTURE_WARNING = r"asyncio test .* requested async @pytest\.fixture"
+
+
+@contextlib.contextmanager
+def no_strict_mode_fixture_warning() -> Iterator[None]:
+    """Around an evaluation's call: its plain async fixtures were run on the session loop."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_STRICT_FIXTURE_WARNING)
+        yield
