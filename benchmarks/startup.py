@@ -52,7 +52,7 @@ def main() -> None:
             with_us.append(_time(BASE, cwd))
             without.append(_time([*BASE, "-p", "no:dotevals"], cwd))
         a, b = statistics.median(with_us), statistics.median(without)
-        print(f"one-test suite, median of {runs}: with dotevals {a * 1000:.0f} ms, ")
+        print(f"one-test suite, median of {runs}: with dotevals {a * 1000:.0f} ms,")
         print(f"  with -p no:dotevals {b * 1000:.0f} ms: difference {(a - b) * 1000:+.0f} ms")
         print(f"  ratio {a / b:.3f}x (target: within 50 ms)")
         plugin = _importtime(["-c", "import dotevals.pytest_plugin"], cwd)

@@ -1,6 +1,6 @@
 """Evaluations and the async fixtures they use share pytest-asyncio's session loop.
 
-Nothing else about pytest-asyncio changes (``pytest_plugin/_internals.py``): its mode, loop
+Nothing else about pytest-asyncio changes (``dotevals/_pytest_internals.py``): its mode, loop
 scopes and warnings are whatever the user's settings make them. These run real pytest sessions
 against the installed pytest and pytest-asyncio.
 """

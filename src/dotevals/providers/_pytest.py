@@ -32,10 +32,7 @@ from typing import Any, Final
 import pytest
 import pytest_asyncio
 
-# pytest >= 8.4 wraps every ``@pytest.fixture`` function in this class; it is how a fixture
-# named by an entry point is told apart from a provider class.
-from _pytest.fixtures import FixtureFunctionDefinition
-
+from dotevals._pytest_internals import closest_fixture_func, is_fixture_definition
 from dotevals._registry import (
     describe_entry_point,
     entry_point_distribution,
@@ -107,7 +104,7 @@ def _classify(name: str, obj: Any, config: pytest.Config) -> ProviderEntry:
     """What an entry point names; a fixture's module is registered as a plugin."""
     if inspect.isclass(obj) and issubclass(obj, ModelProvider):
         return ProviderEntry(name, factory=obj)
-    if isinstance(obj, FixtureFunctionDefinition):
+    if is_fixture_definition(obj):
         module = sys.modules.get(obj.__module__)
         if isinstance(module, ModuleType) and not config.pluginmanager.is_registered(module):
             config.pluginmanager.register(module)
@@ -250,10 +247,8 @@ def _parametrized_by_user(metafunc: pytest.Metafunc) -> bool:
 
 def _builtin_model_in_effect(metafunc: pytest.Metafunc) -> bool:
     """Whether the ``model`` fixture this item would get is ours (not a user's override)."""
-    fixturedefs = getattr(metafunc, "_arg2fixturedefs", {}).get("model")
-    if not fixturedefs:
-        return True
-    return bool(getattr(fixturedefs[-1].func, BUILTIN_ATTR, False))
+    func = closest_fixture_func(metafunc, "model")
+    return func is None or bool(getattr(func, BUILTIN_ATTR, False))
 
 
 # --- the fixtures ---------------------------------------------------------------------------

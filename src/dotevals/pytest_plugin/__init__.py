@@ -30,8 +30,8 @@ from typing import Any, Final
 
 import pytest
 
+from dotevals import _pytest_internals as _internals
 from dotevals._names import RUNNER_ATTR, SPEC_ATTR
-from dotevals.pytest_plugin import _internals
 from dotevals.pytest_plugin._options import Settings, add_options, add_short_aliases
 from dotevals.pytest_plugin._state import STATE_KEY, SessionState, worker_experiment
 
@@ -202,7 +202,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     from dotevals import cache
     from dotevals.pytest_plugin._summary import render_summary
 
-    text = render_summary(state.reports, terminalreporter._tw.fullwidth, terminalreporter.hasmarkup)
+    text = render_summary(
+        state.reports, _internals.terminal_width(terminalreporter), terminalreporter.hasmarkup
+    )
     terminalreporter.write(text)
     if cache.active() is not None:
         counts = cache.stats()

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import pytest
 
-from dotevals.pytest_plugin._internals import taken_option_names
+from dotevals._pytest_internals import taken_option_names
 
 __all__ = ["OPTIONS", "Settings", "add_options", "add_short_aliases"]
 

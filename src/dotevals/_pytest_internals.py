@@ -1,6 +1,9 @@
-"""Every use of pytest's and pytest-asyncio's non-public API by the plugin, in one place.
+"""Every use of pytest's and pytest-asyncio's non-public API by dotevals, in one place.
 
-Checked against the lowest and newest versions we support by ``tests/plugin/test_internals.py``
+Used by the pytest plugin and by the provider fixtures (``providers/_pytest.py``), which must
+not import the plugin.
+
+Checked against the lowest and newest versions we support by ``tests/test_pytest_internals.py``
 (and, through them, by every plugin test):
 
 * :func:`taken_option_names`: the option strings already registered (``Parser`` keeps its
@@ -8,6 +11,11 @@ Checked against the lowest and newest versions we support by ``tests/plugin/test
 * :func:`collect_functions`: pytest's own function collection (``PyCollector._genfunctions``),
   so an evaluation named anything is collected with parametrization, ``pytest_generate_tests``
   and pytest-asyncio's item conversion exactly as a ``test_*`` function would be.
+* :func:`is_fixture_definition`: what ``@pytest.fixture`` makes of a function (pytest >= 8.4
+  wraps it in ``FixtureFunctionDefinition``), to tell a fixture entry point from a class.
+* :func:`closest_fixture_func`: the function of the fixture an item would get for a name
+  (``Metafunc._arg2fixturedefs``).
+* :func:`terminal_width`: the terminal reporter's width (``TerminalReporter._tw``).
 * :func:`requesting_item`: the item on whose behalf a fixture is set up, also for session
   fixtures (``SubRequest._pyfuncitem``).
 * :func:`no_strict_mode_fixture_warning`: silences pytest-asyncio's strict-mode warning about
@@ -30,17 +38,21 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from _pytest.fixtures import FixtureFunctionDefinition
 from _pytest.pathlib import fnmatch_ex
 
 __all__ = [
+    "closest_fixture_func",
     "collect_functions",
     "handle_async_fixture",
+    "is_fixture_definition",
     "is_plain_async",
     "matches_python_files",
     "no_strict_mode_fixture_warning",
     "plain_async_on_loop",
     "requesting_item",
     "taken_option_names",
+    "terminal_width",
 ]
 
 
@@ -119,3 +131,20 @@ def no_strict_mode_fixture_warning() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_STRICT_FIXTURE_WARNING)
         yield
+
+
+def is_fixture_definition(obj: Any) -> bool:
+    """Whether ``obj`` is a function decorated with ``@pytest.fixture``."""
+    return isinstance(obj, FixtureFunctionDefinition)
+
+
+def closest_fixture_func(metafunc: pytest.Metafunc, name: str) -> Any:
+    """The function of the fixture ``name`` the item being collected would get, or None."""
+    fixturedefs = getattr(metafunc, "_arg2fixturedefs", {}).get(name)
+    return fixturedefs[-1].func if fixturedefs else None
+
+
+def terminal_width(reporter: pytest.TerminalReporter) -> int:
+    """The width of the terminal pytest writes to."""
+    width: int = reporter._tw.fullwidth
+    return width

@@ -1,4 +1,4 @@
-"""The plugin's uses of pytest and pytest-asyncio internals (``pytest_plugin/_internals.py``).
+"""The plugin's uses of pytest and pytest-asyncio internals (``dotevals/_pytest_internals.py``).
 
 Each is checked here against the installed versions; ``.ci/lower-bounds`` runs these (and the
 other plugin tests) against the lowest versions pyproject.toml allows.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dotevals.pytest_plugin import _internals
+from dotevals import _pytest_internals as _internals
 
 
 def test_taken_option_names_sees_every_group(pytester: pytest.Pytester) -> None:
