@@ -114,7 +114,7 @@ def test_cache_never_takes_a_path(pytester: pytest.Pytester) -> None:
             return True
         """
     )
-    result = pytester.runpytest("--cache", "eval_math.py", "--experiment", "c", "-v")
+    result = pytester.runpytest_subprocess("--cache", "eval_math.py", "--experiment", "c", "-v")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*eval_math.py::eval_math PASSED*", "*response cache*"])
     assert (pytester.path / ".dotevals" / "cache.sqlite").exists()

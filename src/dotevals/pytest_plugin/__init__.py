@@ -72,7 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.cache_path:
         from dotevals import cache
 
-        cache.configure(settings.cache_path)
+        state.cache = cache.configure(settings.cache_path)
     _configure_providers(config, state)
 
 
@@ -199,15 +199,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     state = terminalreporter.config.stash.get(STATE_KEY, None)
     if state is None or not state.reports:
         return
-    from dotevals import cache
     from dotevals.pytest_plugin._summary import render_summary
 
     text = render_summary(
         state.reports, _internals.terminal_width(terminalreporter), terminalreporter.hasmarkup
     )
     terminalreporter.write(text)
-    if cache.active() is not None:
-        counts = cache.stats()
+    if state.cache is not None:
+        counts = state.cache.stats()
         terminalreporter.write_line(
             f"response cache {counts['path']}: {counts['hits']} hits, {counts['misses']} misses"
         )

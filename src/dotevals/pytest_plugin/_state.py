@@ -37,8 +37,8 @@ class SessionState:
     storage: Storage
     #: ``EvaluationReport`` of every evaluation run (or handed over by xdist workers).
     reports: list[Any] = field(default_factory=list)
-    #: Whether this session collected at least one evaluation.
-    has_evaluations: bool = False
+    #: The response cache this session opened (``dotevals.cache.ResponseCache``), if any.
+    cache: Any = None
 
     @classmethod
     def from_config(
