@@ -289,6 +289,8 @@ def eval_opaque(x):
 
 def test_values_stored_as_repr_under_warnings_as_errors(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(eval_opaque=OPAQUE_RESULT)
+    # pytest-asyncio itself warns when its loop scope is unset: an error under -W error
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     result = pytester.runpytest("-W", "error::UserWarning", "--experiment", "w")
     result.assert_outcomes(failed=1)  # the filter gets its error, at the end
     result.stdout.fnmatch_lines(["*StoreWarning*not JSON: stored as repr*"])
