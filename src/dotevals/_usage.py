@@ -1,20 +1,18 @@
 """Token usage of the model calls a row makes, metered without the user's code passing it on.
 
-The engine opens a meter around each call of the evaluation function (:func:`metering`); the
+The engine opens a meter around each call of the evaluation function (:func:`start`); the
 clients dotevals hands out report each response to it (:func:`count`). The meter lives in a
 context variable, so concurrent rows (asyncio tasks, worker threads) each count their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import Any
 
 from dotevals.results import Usage
 
-__all__ = ["count", "metering", "start", "stop", "total"]
+__all__ = ["count", "start", "stop", "total"]
 
 _METER: ContextVar[list[Usage] | None] = ContextVar("dotevals_usage_meter", default=None)
 
@@ -28,19 +26,11 @@ def count(response: Any) -> None:
             meter.append(usage)
 
 
-@contextmanager
-def metering() -> Iterator[list[Usage]]:
-    """A fresh meter for the calls made inside the block (and the tasks it starts)."""
-    meter: list[Usage] = []
-    token = _METER.set(meter)
-    try:
-        yield meter
-    finally:
-        _METER.reset(token)
-
-
 def start() -> tuple[list[Usage], Token[list[Usage] | None]]:
-    """:func:`metering` without a context manager (the engine's per-row path): a meter, a token."""
+    """Open a fresh meter for the calls made from here on (and the tasks started here).
+
+    Returns the meter and the token that :func:`stop` takes to close it.
+    """
     meter: list[Usage] = []
     return meter, _METER.set(meter)
 
