@@ -183,42 +183,74 @@ class _Slots:
                 fut.set_result(None)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How one evaluation runs, resolved once from its decorator's options and the run's."""
+
+    name: str
+    samples: int | None
+    #: Worker threads for a sync function; None runs it inline (and always for async ones).
+    threads: int | None
+    strategy: ConcurrencyStrategy
+    retry: RetryPolicy
+    model: str | None
+    #: Whether units run concurrently: async functions, or sync ones in threads.
+    concurrent: bool
+
+
+def make_plan(spec: EvaluationSpec, fixtures: dict[str, Any], options: RunOptions) -> Plan:
+    """Resolve an evaluation's options: the decorator's win over the run's.
+
+    Raises:
+        ConfigurationError: a concurrency strategy or retry setting is invalid.
+    """
+    threads = None if spec.is_async else spec.options.get("threads", options.threads)
+    concurrency = spec.options.get("concurrency", options.concurrency)
+    strategy = resolve_strategy(  # a strategy object given is capped (copied) too
+        concurrency if concurrency is not None else threads,
+        is_async=spec.is_async or bool(threads),
+        max_concurrency=spec.options.get("max_concurrency", options.max_concurrency),
+    )
+    return Plan(
+        name=options.evaluation or spec.name,
+        samples=options.samples or spec.options.get("samples"),
+        threads=threads,
+        strategy=strategy,
+        retry=_retry_policy(spec, options),
+        model=run_model(spec, fixtures),
+        concurrent=spec.is_async or bool(threads),
+    )
+
+
 class _Run:
     """The state of one evaluation run; ``evaluate`` is its only user."""
 
-    def __init__(self, spec: EvaluationSpec, fixtures: dict[str, Any], options: RunOptions):
+    def __init__(
+        self, spec: EvaluationSpec, fixtures: dict[str, Any], options: RunOptions, plan: Plan
+    ):
         self.spec = spec
         self.fixtures = fixtures
         self.options = options
-        self.name = options.evaluation or spec.name
+        self.plan = plan
+        self.name = plan.name
         self.metrics = RunningMetrics()
         self.error_types: dict[str, int] = {}
         self.done = self.ran = self.successes = 0
         self.total: int | None = None
         self.completed: dict[int, Any] = {}
-        concurrency = spec.options.get("concurrency", options.concurrency)
-        ceiling = spec.options.get("max_concurrency", options.max_concurrency)
-        self.strategy = resolve_strategy(  # a strategy object given is capped (copied) too
-            concurrency if concurrency is not None else self._threads(),
-            is_async=spec.is_async or bool(self._threads()),
-            max_concurrency=ceiling,
-        )
-        self.retry = _retry_policy(spec, options)
+        self.strategy = plan.strategy
+        self.retry = plan.retry
         self.failure: str | None = None
         self._same_error: tuple[str, int] = ("", 0)
         self._next_tick = 0.0
         self._writer: RecordWriter | None = None
-        self._limiter = anyio.CapacityLimiter(self._threads() or 1)
+        self._limiter = anyio.CapacityLimiter(plan.threads or 1)
         self._stored_summary: Summary | None = None
-        self.model = run_model(spec, fixtures)
+        self.model = plan.model
         self.usage: Usage | None = None
         self.usage_by_model: dict[str, Usage] = {}
         #: A warning that a filter turned into an error while storing; raised at the end.
         self.deferred: Warning | None = None
-
-    def _threads(self) -> int | None:
-        threads = self.spec.options.get("threads", self.options.threads)
-        return None if self.spec.is_async else threads
 
     # -- resume ---------------------------------------------------------------------------
     def resume(self) -> None:
@@ -259,11 +291,6 @@ class _Run:
             kwargs, problem = row_kwargs(columns, row)
             yield Item(item_id, row, kwargs, problem)
 
-    def samples(self) -> int | None:
-        """How many rows of the dataset to read at most."""
-        samples: int | None = self.options.samples or self.spec.options.get("samples")
-        return samples
-
     def header(self, head: list[Any]) -> Header:
         """What the store's header line says about this evaluation."""
         return Header(
@@ -276,7 +303,7 @@ class _Run:
             started_at=time.time(),
             model=self.model,
             options={
-                "samples": self.samples(),
+                "samples": self.plan.samples,
                 "concurrency": type(self.strategy).__name__,
                 "max_retries": self.retry.max_retries,
                 "batch_size": self.spec.batch_size,
@@ -326,7 +353,7 @@ class _Run:
         fn = self.spec.fn
         if self.spec.is_async:
             return await fn(**kwargs)
-        if self._threads():
+        if self.plan.threads:
             call = functools.partial(fn, **kwargs)
             value = await anyio.to_thread.run_sync(call, limiter=self._limiter)
         else:
@@ -525,7 +552,7 @@ class _Run:
         dataset: Iterable[Any] = self.spec.dataset
         check_reusable(self.name, self.spec)
         self.resume()
-        samples = self.samples()
+        samples = self.plan.samples
         raw = itertools.islice(dataset, samples) if samples else iter(dataset)
         head = list(itertools.islice(raw, FINGERPRINT_ROWS))
         self._raw = itertools.chain(head, raw)
@@ -564,7 +591,7 @@ class _Run:
             error_types=dict(self.error_types),
             concurrency=self.strategy.history(),
             failure=self.failure,
-            dataset_size=_total(self.spec, self.samples()),
+            dataset_size=_total(self.spec, self.plan.samples),
             usage=self.usage,
             usage_by_model=dict(self.usage_by_model),
             cost=sum(costs.values()) if costs else None,
@@ -636,16 +663,15 @@ async def evaluate(
 async def _evaluate(
     spec: EvaluationSpec, fixtures: dict[str, Any], options: RunOptions
 ) -> EvaluationReport:
-    run = _Run(spec, fixtures, options)
+    run = _Run(spec, fixtures, options, make_plan(spec, fixtures, options))
     items = run.open()
     started = time.perf_counter()
     progress = options.progress
     if progress is not None:
-        progress.start(run.name, _total(spec, run.samples()), run.done)
+        progress.start(run.name, _total(spec, run.plan.samples), run.done)
     try:
         units = run.units(items)
-        concurrent = spec.is_async or run._threads()
-        await (run.run_concurrent(units) if concurrent else run.run_inline(units))
+        await (run.run_concurrent(units) if run.plan.concurrent else run.run_inline(units))
     finally:
         try:
             report = run.close(started)
