@@ -41,7 +41,17 @@ from dotevals.errors import DatasetChangedError, EvaluationFailed
 from dotevals.metrics import RunningMetrics, accuracy, mean
 from dotevals.pricing import PriceTable
 from dotevals.providers.base import ModelHandle
-from dotevals.results import ErrorInfo, Header, MetricValue, Record, Result, Score, Summary, Usage
+from dotevals.results import (
+    ErrorInfo,
+    Header,
+    MetricValue,
+    Record,
+    Result,
+    Score,
+    Summary,
+    Usage,
+    add_usage,
+)
 from dotevals.retry import RetryPolicy, is_throttle
 from dotevals.storage import RecordWriter, Storage
 
@@ -486,9 +496,7 @@ class _Run:
         if usage is None:
             return
         self.usage = usage if self.usage is None else self.usage + usage
-        model = record.model or ""
-        known = self.usage_by_model.get(model)
-        self.usage_by_model[model] = usage if known is None else known + usage
+        add_usage(self.usage_by_model, record.model, usage)
 
     def _count_error(self, error: ErrorInfo | None) -> None:
         assert error is not None
@@ -577,7 +585,8 @@ class _Run:
 
     def report(self, duration: float) -> Summary:
         """The summary of this run so far."""
-        costs = self._costs()
+        prices = self.options.prices
+        costs = prices.costs(self.usage_by_model) if prices is not None else {}
         return Summary(
             evaluation=self.name,
             experiment=self.options.experiment,
@@ -598,14 +607,6 @@ class _Run:
             cost_by_model=costs,
             finished_at=time.time(),
         )
-
-    def _costs(self) -> dict[str, float]:
-        """The cost of each model's usage that the price table knows."""
-        prices = self.options.prices
-        if prices is None:
-            return {}
-        found = {m: prices.cost(m, u) for m, u in self.usage_by_model.items()}
-        return {m: c for m, c in found.items() if c is not None}
 
     def _metrics(self, key: str, with_errors: bool) -> dict[str, dict[str, MetricValue]]:
         """The metrics, and those only the last summary holds when nothing changed since.

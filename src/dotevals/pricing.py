@@ -63,6 +63,11 @@ class PriceTable:
             return None
         return price.cost(usage)
 
+    def costs(self, usage_by_model: dict[str, Usage]) -> dict[str, float]:
+        """The cost of each model's usage, for the models this table prices."""
+        found = {m: self.cost(m, u) for m, u in usage_by_model.items()}
+        return {m: c for m, c in found.items() if c is not None}
+
 
 def load_prices(path: str | Path) -> PriceTable:
     """Read a price table (see the module's docs).

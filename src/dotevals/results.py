@@ -18,6 +18,7 @@ __all__ = [
     "Score",
     "Summary",
     "Usage",
+    "add_usage",
     "format_metric",
 ]
 
@@ -200,6 +201,13 @@ class Usage:
         prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
         total = _int(usage.get("total_tokens")) or prompt + completion
         return cls(prompt, completion, total, _int(cached))
+
+
+def add_usage(table: dict[str, Usage], model: str | None, usage: Usage) -> None:
+    """Add ``usage`` to ``table``'s entry for ``model`` ("" for rows of no known model)."""
+    key = model or ""
+    known = table.get(key)
+    table[key] = usage if known is None else known + usage
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,15 @@ from typing import Any, Literal
 
 from dotevals.metrics import RunningMetrics
 from dotevals.pricing import PriceTable
-from dotevals.results import Header, MetricValue, Record, Summary, Usage, metric_name
+from dotevals.results import (
+    Header,
+    MetricValue,
+    Record,
+    Summary,
+    Usage,
+    add_usage,
+    metric_name,
+)
 from dotevals.storage import StoredEvaluation
 
 __all__ = [
@@ -132,9 +140,8 @@ def evaluation_figures(
         for score, metric in _metric_keys(records, summary)
     ]
     usage = usage_by_model(records)
-    costs = {m: prices.cost(m, u) for m, u in usage.items()} if prices else {}
-    known = {m: c for m, c in costs.items() if c is not None}
-    return EvaluationFigures(name, records, metrics, stored.header, usage, known)
+    costs = prices.costs(usage) if prices is not None else {}
+    return EvaluationFigures(name, records, metrics, stored.header, usage, costs)
 
 
 def usage_by_model(records: list[Record]) -> dict[str, Usage]:
@@ -142,9 +149,7 @@ def usage_by_model(records: list[Record]) -> dict[str, Usage]:
     out: dict[str, Usage] = {}
     for record in records:
         if record.usage is not None:
-            key = record.model or ""
-            known = out.get(key)
-            out[key] = record.usage if known is None else known + record.usage
+            add_usage(out, record.model, record.usage)
     return out
 
 
