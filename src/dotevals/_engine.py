@@ -96,7 +96,7 @@ class RunOptions:
 EvaluationReport = Summary
 
 
-@dataclass
+@dataclass(slots=True)
 class _Outcome:
     """How one call of the function on a unit of rows went."""
 
@@ -104,7 +104,7 @@ class _Outcome:
     error: BaseException | None
     attempts: int
     secs: float
-    usage: Usage | None
+    usage: Usage | None = None
 
 
 def _accepted(name: str, value: Any) -> str:
@@ -322,16 +322,7 @@ class _Run:
 
     # -- calling ----------------------------------------------------------------------------
     async def call(self, items: list[Item]) -> _Outcome:
-        """Call the function on a unit of rows with retries, metering the tokens it uses."""
-        meter, token = _usage.start()
-        try:
-            value, exc, attempts, secs = await self._call(items)
-        finally:
-            _usage.stop(token)
-        return _Outcome(value, exc, attempts, secs, _usage.total(meter) if meter else None)
-
-    async def _call(self, items: list[Item]) -> tuple[Any, BaseException | None, int, float]:
-        """(value, error, attempts, secs) of a unit of rows, with retries."""
+        """Call the function on a unit of rows with retries (:meth:`run_unit` meters it)."""
         kwargs = self._call_kwargs(items)
         attempt = 1
         while True:
@@ -344,13 +335,13 @@ class _Run:
                     self.strategy.on_throttle()
                 delay = self.retry.delay(attempt, exc)
                 if delay is None:
-                    return None, exc, attempt, time.perf_counter() - start
+                    return _Outcome(None, exc, attempt, time.perf_counter() - start)
                 await self._backoff(throttled, delay)
                 attempt += 1
                 continue
             elapsed = time.perf_counter() - start
             self.strategy.on_success(elapsed)
-            return value, None, attempt, elapsed
+            return _Outcome(value, None, attempt, elapsed)
 
     def _call_kwargs(self, items: list[Item]) -> dict[str, Any]:
         if self.spec.batch_size is None:
@@ -530,8 +521,15 @@ class _Run:
             yield unit
 
     async def run_unit(self, unit: list[Item]) -> None:
-        """Call, record, store one unit."""
-        self.store(self.records_for(unit, await self.call(unit)))
+        """Call, record, store one unit, with the tokens its calls used."""
+        meter, token = _usage.start()
+        try:
+            outcome = await self.call(unit)
+        finally:
+            _usage.stop(token)
+        if meter:
+            outcome.usage = _usage.total(meter)
+        self.store(self.records_for(unit, outcome))
 
     async def run_inline(self, units: Iterator[list[Item]]) -> None:
         """One unit after the other (sync functions)."""
