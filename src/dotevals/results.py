@@ -463,6 +463,17 @@ def _metrics_from_dict(data: Any) -> MetricTable:
     return out
 
 
+def _history(pairs: Any) -> list[tuple[float, int]]:
+    """A stored concurrency history: ``[seconds, limit]`` pairs; odd entries are left out."""
+    found = []
+    for pair in pairs if isinstance(pairs, list) else ():
+        if isinstance(pair, list) and len(pair) == 2:
+            seconds, limit = _number(pair[0]), _number(pair[1])
+            if seconds is not None and limit is not None:
+                found.append((seconds, int(limit)))
+    return found
+
+
 def _usage_by_model(data: Any) -> dict[str, Usage]:
     items = data.items() if isinstance(data, dict) else ()
     found = {str(k): Usage.from_dict(v) for k, v in items}
@@ -543,11 +554,7 @@ class Summary:
                 if isinstance(kinds, dict)
                 else {}
             ),
-            concurrency=[
-                (float(p[0]), int(p[1]))
-                for p in (pairs if isinstance(pairs, list) else ())
-                if isinstance(p, list) and len(p) == 2
-            ],
+            concurrency=_history(pairs),
             failure=_str(data.get("failure")),
             dataset_size=None if size is None else int(size),
             usage=Usage.from_dict(data.get("usage")),

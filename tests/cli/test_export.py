@@ -128,6 +128,10 @@ def test_bad_format_missing_evaluation_and_missing_pyarrow(
         "cannot tell the format" in unknown.output
         and "--format csv|jsonl|parquet" in unknown.output
     )
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[models.m]\ninput = 1\noutput = "free"\n')
+    priced = export(stored, "-o", str(tmp_path / "o.csv"), "--prices", str(bad))
+    assert priced.exit_code == 2 and "bad.toml:3: models.'m'.output" in priced.output
     missing = export(stored, "--evaluation", "nope", "-o", str(tmp_path / "o.csv"))
     assert "no evaluation 'nope'" in missing.output
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if pyarrow were not installed

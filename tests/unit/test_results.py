@@ -185,6 +185,26 @@ def test_fields_of_a_newer_version_are_kept_with_one_warning(tmp_path: Path) -> 
     assert stored.records[0].to_dict()["latency_ms"] == 12  # written back as it was read
 
 
+def test_a_summary_with_odd_values_reads_without_crashing() -> None:
+    odd = {
+        "total": "many",
+        "metrics": {"s": {"accuracy": "high", "mean": 0.5}},
+        "error_types": {"E": "x", "F": 2},
+        "concurrency": [["a", 1], [0.5, 8], "x"],
+        "usage": "lots",
+        "usage_by_model": {"m": {"prompt_tokens": "x", "completion_tokens": 2}},
+        "cost": True,
+        "cost_by_model": {"m": "free", "n": 0.5},
+        "dataset_size": 3.0,
+    }
+    summary = Summary.from_dict(odd)
+    assert summary.total == 0 and summary.usage is None and summary.cost is None
+    assert summary.metrics == {"s": {"mean": MetricValue(0.5)}}
+    assert summary.error_types == {"F": 2} and summary.concurrency == [(0.5, 8)]
+    assert summary.usage_by_model == {"m": Usage(0, 2, 0)}
+    assert summary.cost_by_model == {"n": 0.5} and summary.dataset_size == 3
+
+
 def test_usage_from_an_openai_response_and_its_dict() -> None:
     openai = pytest.importorskip("openai")
     completion = openai.types.chat.ChatCompletion.model_validate(
