@@ -115,7 +115,7 @@ def _accepted(name: str, value: Any) -> str:
 
 
 #: What a row returned, normalised: scores, prompt, response, model and usage.
-Returned = tuple[list[Score], "str | None", Any, "str | None", "Usage | None"]
+Returned = tuple[list[Score], str | None, Any, str | None, Usage | None]
 
 
 def to_result(name: str, value: Any) -> Returned:
