@@ -21,11 +21,6 @@ from typing import Any, Final
 from dotevals.errors import ConfigurationError
 from dotevals.results import Usage
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover -- Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
-
 __all__ = ["Price", "PriceTable", "load_prices"]
 
 _KEYS: Final = ("input", "output", "cached_input")
@@ -76,6 +71,7 @@ def load_prices(path: str | Path) -> PriceTable:
         ConfigurationError: the file is missing or malformed; the message names the file, the
             line and the key.
     """
+    tomllib = _toml()
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -93,6 +89,21 @@ def load_prices(path: str | Path) -> PriceTable:
         )
     prices = {name: _price(file, text, name, entry) for name, entry in models.items()}
     return PriceTable(prices, str(file))
+
+
+def _toml() -> Any:
+    """The TOML reader: ``tomllib`` (Python 3.11+), or ``tomli`` on Python 3.10."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        return tomllib
+    try:  # pragma: no cover -- Python 3.10
+        import tomli  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:  # pragma: no cover
+        raise ConfigurationError(
+            "reading a price table on Python 3.10 needs tomli: `pip install tomli`"
+        ) from exc
+    return tomli  # pragma: no cover
 
 
 def _price(file: Path, text: str, model: str, entry: Any) -> Price:
