@@ -169,7 +169,7 @@ def test_two_models_in_one_session_are_two_evaluations_with_usage_in_the_summary
         ],
     )
     assert shown.exit_code == 0, shown.output
-    assert "Prompt tokens" in shown.output and "m2" in shown.output
+    assert "Prompt tokens" in shown.output and "(model m2)" in shown.output
     m1 = store(pytester.path, "e1", "eval_math[openai:m1]")[-1]["usage"]["prompt_tokens"]
     assert f"{float(m1):.4f}" in shown.output  # 1 dollar per prompt token
     document = CliRunner().invoke(

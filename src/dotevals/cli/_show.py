@@ -146,7 +146,10 @@ def _print_evaluation(
 ) -> None:
     errors = len(figures.errored)
     out.print()
-    out.print(Text(f"{figures.name}: {figures.rows} rows, {errors} errors", style="bold"))
+    model = figures.header.model if figures.header is not None else None
+    of_model = f" (model {model})" if model else ""
+    title = f"{figures.name}{of_model}: {figures.rows} rows, {errors} errors"
+    out.print(Text(title, style="bold"))
     if figures.metrics:
         out.print(_metrics_table(figures))
     if figures.usage_by_model:
