@@ -39,7 +39,7 @@ from dotevals.concurrency import ConcurrencyStrategy, resolve_strategy
 from dotevals.decorators import EvaluationSpec
 from dotevals.errors import DatasetChangedError, EvaluationFailed
 from dotevals.metrics import RunningMetrics, accuracy, mean
-from dotevals.pricing import PriceTable
+from dotevals.pricing import Prices
 from dotevals.providers.base import ModelHandle
 from dotevals.results import (
     ErrorInfo,
@@ -89,7 +89,7 @@ class RunOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress: ProgressSink | None = None
     #: Prices to turn token usage into cost (``--prices``); None: usage only.
-    prices: PriceTable | None = None
+    prices: Prices | None = None
 
 
 #: How an evaluation ended: the summary the run stores (its name before the typed schema).

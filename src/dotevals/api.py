@@ -18,7 +18,7 @@ from dotevals._names import new_experiment_name
 from dotevals._progress import RichProgress
 from dotevals.decorators import get_spec
 from dotevals.errors import ConfigurationError
-from dotevals.pricing import PriceTable, load_prices
+from dotevals.pricing import Prices, load_prices
 from dotevals.results import Record, Summary
 from dotevals.storage import Storage, open_storage
 
@@ -45,7 +45,7 @@ class Results:
         """``{"total", "errors", "metrics"}``; errored rows count as failures in metrics."""
         return self.report.brief()
 
-    def to_pandas(self, prices: PriceTable | None = None) -> Any:
+    def to_pandas(self, prices: Prices | None = None) -> Any:
         """The records as a ``pandas.DataFrame``, one flat row each (as ``dotevals export``).
 
         Raises:
@@ -71,7 +71,7 @@ def load(
     experiment: str,
     storage: str | Storage | None = None,
     evaluation: str | None = None,
-    prices: str | PriceTable | None = None,
+    prices: str | Prices | None = None,
 ) -> Any:
     """A stored experiment as a ``pandas.DataFrame``: one flat row per final record.
 
@@ -89,7 +89,7 @@ def load(
     return export.load(table)
 
 
-def _prices(prices: str | PriceTable | None) -> PriceTable | None:
+def _prices(prices: str | Prices | None) -> Prices | None:
     return load_prices(prices) if isinstance(prices, str) else prices
 
 
@@ -100,7 +100,7 @@ async def run_async(
     storage: str | Storage | None = None,
     *,
     progress: bool = True,
-    prices: str | PriceTable | None = None,
+    prices: str | Prices | None = None,
     **fixture_values: Any,
 ) -> Results:
     """Run an evaluation decorated with ``@foreach``/``@batch`` and return its results.

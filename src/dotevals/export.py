@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from dotevals.errors import ConfigurationError
-from dotevals.pricing import PriceTable
+from dotevals.pricing import Prices
 from dotevals.results import Header, Record
 from dotevals.storage import Storage
 
@@ -72,7 +72,7 @@ class Table:
     evaluations: list[_Evaluation]
     row_columns: dict[str, _Column]
     score_columns: dict[str, _Column]
-    prices: PriceTable | None = None
+    prices: Prices | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -128,7 +128,7 @@ def scan(
     storage: Storage,
     experiment: str,
     evaluation: str | None = None,
-    prices: PriceTable | None = None,
+    prices: Prices | None = None,
 ) -> Table:
     """The first pass: each evaluation's final records and the table's columns.
 

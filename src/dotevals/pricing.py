@@ -7,13 +7,15 @@ A table is a TOML file of prices in US dollars per million tokens::
     output = 0.60         # completion tokens
     cached_input = 0.075  # cached prompt tokens (optional; default: the input price)
 
-Models missing from the table have usage and no cost.
+Models missing from the table have usage and no cost. ``genai-prices`` instead of a path uses
+the maintained prices of the ``genai-prices`` package (``pip install "dotevals[prices]"``).
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -21,7 +23,10 @@ from typing import Any, Final
 from dotevals.errors import ConfigurationError
 from dotevals.results import Usage
 
-__all__ = ["Price", "PriceTable", "load_prices"]
+__all__ = ["GENAI_PRICES", "GenaiPrices", "Price", "PriceTable", "Prices", "load_prices"]
+
+#: What ``--prices`` takes to use the ``genai-prices`` package instead of a table.
+GENAI_PRICES: Final = "genai-prices"
 
 _KEYS: Final = ("input", "output", "cached_input")
 _PER_TOKENS: Final = 1_000_000
@@ -44,8 +49,21 @@ class Price:
         return dollars / _PER_TOKENS
 
 
+class Prices(ABC):
+    """Where costs come from: a user's table or the ``genai-prices`` package."""
+
+    @abstractmethod
+    def cost(self, model: str | None, usage: Usage | None) -> float | None:
+        """What ``usage`` of ``model`` costs; None when the model has no price or no usage."""
+
+    def costs(self, usage_by_model: dict[str, Usage]) -> dict[str, float]:
+        """The cost of each model's usage, for the models this table prices."""
+        found = {m: self.cost(m, u) for m, u in usage_by_model.items()}
+        return {m: c for m, c in found.items() if c is not None}
+
+
 @dataclass(frozen=True)
-class PriceTable:
+class PriceTable(Prices):
     """Prices by model name, read from :attr:`source`."""
 
     prices: dict[str, Price]
@@ -58,19 +76,48 @@ class PriceTable:
             return None
         return price.cost(usage)
 
-    def costs(self, usage_by_model: dict[str, Usage]) -> dict[str, float]:
-        """The cost of each model's usage, for the models this table prices."""
-        found = {m: self.cost(m, u) for m, u in usage_by_model.items()}
-        return {m: c for m, c in found.items() if c is not None}
+
+class GenaiPrices(Prices):
+    """Costs from the maintained ``genai-prices`` package (pydantic's), matched by model name.
+
+    Raises:
+        ConfigurationError: the package is not installed; the message names the extra.
+    """
+
+    def __init__(self) -> None:
+        try:
+            import genai_prices
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"--prices {GENAI_PRICES} needs the genai-prices package: "
+                'pip install "dotevals[prices]"'
+            ) from exc
+        self._module: Any = genai_prices
+
+    def cost(self, model: str | None, usage: Usage | None) -> float | None:
+        if model is None or usage is None:
+            return None
+        tokens = self._module.Usage(
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            cache_read_tokens=min(usage.cached_tokens, usage.prompt_tokens),
+        )
+        try:
+            found = self._module.calc_price(tokens, model_ref=model)
+        except LookupError:  # a model the package does not know: usage without cost
+            return None
+        return float(found.total_price)
 
 
-def load_prices(path: str | Path) -> PriceTable:
-    """Read a price table (see the module's docs).
+def load_prices(path: str | Path) -> Prices:
+    """Read a price table (see the module's docs); ``genai-prices`` uses that package.
 
     Raises:
         ConfigurationError: the file is missing or malformed; the message names the file, the
             line and the key.
     """
+    if str(path) == GENAI_PRICES:
+        return GenaiPrices()
     tomllib = _toml()
     file = Path(path)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,24 @@ def test_a_malformed_table_names_the_file_line_and_key(
 def test_a_missing_table_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"price table '.*nope\.toml': cannot read"):
         load_prices(tmp_path / "nope.toml")
+
+
+def test_genai_prices_prices_the_models_it_knows() -> None:
+    genai_prices = pytest.importorskip("genai_prices")
+    prices = load_prices("genai-prices")
+    usage = Usage(
+        prompt_tokens=2_000, completion_tokens=500, total_tokens=2_500, cached_tokens=1_000
+    )
+    expected = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=2_000, output_tokens=500, cache_read_tokens=1_000),
+        model_ref="gpt-4o-mini",
+    )
+    assert prices.cost("gpt-4o-mini", usage) == pytest.approx(float(expected.total_price))
+    assert prices.cost("dotevals-test-no-such-model", usage) is None
+    assert prices.costs({"gpt-4o-mini": usage, "nope-model-x": usage}).keys() == {"gpt-4o-mini"}
+
+
+def test_genai_prices_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "genai_prices", None)  # as if it were not installed
+    with pytest.raises(ConfigurationError, match=r'pip install "dotevals\[prices\]"'):
+        load_prices("genai-prices")

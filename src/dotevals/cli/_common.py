@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dotevals.errors import DotevalsError
-from dotevals.pricing import PriceTable, load_prices
+from dotevals.pricing import Prices, load_prices
 from dotevals.storage import DEFAULT_STORAGE, Storage, StoredEvaluation, open_storage
 
 __all__ = [
@@ -60,7 +60,7 @@ def prices_option(func: _F) -> _F:
     return option(func)
 
 
-def _load_prices(ctx: click.Context, param: click.Parameter, path: str | None) -> PriceTable | None:
+def _load_prices(ctx: click.Context, param: click.Parameter, path: str | None) -> Prices | None:
     if path is None:
         return None
     try:

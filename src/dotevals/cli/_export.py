@@ -13,7 +13,7 @@ from dotevals.cli._common import (
     require_experiment,
     storage_option,
 )
-from dotevals.pricing import PriceTable
+from dotevals.pricing import Prices
 from dotevals.storage import Storage
 
 __all__ = ["export_command"]
@@ -41,7 +41,7 @@ def export_command(
     fmt: export.Format | None,
     output: Path,
     force: bool,
-    prices: PriceTable | None,
+    prices: Prices | None,
     store: Storage,
 ) -> None:
     """Write one row per final record: item, model, dataset columns, response, scores, tokens."""

@@ -29,7 +29,7 @@ from dotevals.cli._stats import (
     evaluation_status,
     figures_to_dict,
 )
-from dotevals.pricing import PriceTable
+from dotevals.pricing import Prices
 from dotevals.results import MetricValue, Record
 from dotevals.storage import Storage
 
@@ -107,7 +107,7 @@ def show_command(
     show_errors: bool,
     full: bool,
     as_json: bool,
-    prices: PriceTable | None,
+    prices: Prices | None,
     store: Storage,
 ) -> None:
     """Show an experiment's evaluations: rows, errors and metrics with 95% CIs."""

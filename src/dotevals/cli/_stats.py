@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dotevals.metrics import RunningMetrics
-from dotevals.pricing import PriceTable
+from dotevals.pricing import Prices
 from dotevals.results import (
     Header,
     MetricValue,
@@ -126,7 +126,7 @@ def evaluation_status(stored: StoredEvaluation) -> Status:
 
 
 def evaluation_figures(
-    name: str, stored: StoredEvaluation, prices: PriceTable | None = None
+    name: str, stored: StoredEvaluation, prices: Prices | None = None
 ) -> EvaluationFigures:
     """Recompute an evaluation's figures from its final records (cost when priced)."""
     records = [stored.records[item] for item in sorted(stored.records)]
