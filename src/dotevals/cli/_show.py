@@ -148,7 +148,7 @@ def _print_evaluation(
     out.print()
     model = figures.header.model if figures.header is not None else None
     of_model = f" (model {model})" if model else ""
-    title = f"{figures.name}{of_model}: {figures.rows} rows, {errors} errors"
+    title = f"{figures.name}: {figures.rows} rows, {errors} errors{of_model}"
     out.print(Text(title, style="bold"))
     if figures.metrics:
         out.print(_metrics_table(figures))
