@@ -11,28 +11,36 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from dotevals.api import Results as Results
+    from dotevals.api import load as load
     from dotevals.api import run as run
     from dotevals.api import run_async as run_async
     from dotevals.decorators import Batch as Batch
     from dotevals.decorators import ForEach as ForEach
     from dotevals.decorators import batch as batch
     from dotevals.decorators import foreach as foreach
+    from dotevals.results import Header as Header
     from dotevals.results import Record as Record
     from dotevals.results import Result as Result
     from dotevals.results import Score as Score
+    from dotevals.results import Summary as Summary
+    from dotevals.results import Usage as Usage
 
     __version__: str
 
 __all__ = [
     "Batch",
     "ForEach",
+    "Header",
     "Record",
     "Result",
     "Results",
     "Score",
+    "Summary",
+    "Usage",
     "__version__",
     "batch",
     "foreach",
+    "load",
     "run",
     "run_async",
 ]
@@ -43,10 +51,14 @@ _HOMES: Final = {
     "ForEach": "dotevals.decorators",
     "batch": "dotevals.decorators",
     "foreach": "dotevals.decorators",
+    "Header": "dotevals.results",
     "Record": "dotevals.results",
+    "Summary": "dotevals.results",
+    "Usage": "dotevals.results",
     "Result": "dotevals.results",
     "Score": "dotevals.results",
     "Results": "dotevals.api",
+    "load": "dotevals.api",
     "run": "dotevals.api",
     "run_async": "dotevals.api",
 }

@@ -16,10 +16,10 @@ that metrics stored by name can be computed again when results are read back.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from dotevals.results import Metric, MetricValue, Score, metric_name
+from dotevals.results import Metric, MetricValue, Score
 
 __all__ = ["Metric", "RunningMetrics", "accuracy", "mean", "metric", "resolve_metric"]
 
@@ -149,21 +149,20 @@ class RunningMetrics:
         self._moments: dict[tuple[str, str], _Moments] = {}
         self._values: dict[tuple[str, str], tuple[Metric | None, list[Any]]] = {}
 
-    def add(
-        self,
-        scores: Iterable[dict[str, Any]],
-        is_error: bool,
-        live: Sequence[Score] | None = None,
-    ) -> None:
-        """Count one record; ``live`` holds its Score objects (their metric objects) if known."""
+    def add(self, scores: Iterable[Score], is_error: bool) -> None:
+        """Count one record; metrics given as objects are used, names are resolved."""
         self.total += 1
         if is_error:
             self.errors += 1
             return
         for score in scores:
-            name = score["name"]
-            value = score["value"]
-            for i, m_name in enumerate(score.get("metrics") or ()):
+            name = score.name
+            value = score.value
+            for metric in score.metrics:
+                if isinstance(metric, str):
+                    m_name, code = metric, None
+                else:  # what metric_name() gives, inline: this runs for every row
+                    m_name, code = getattr(metric, "__name__", None) or repr(metric), metric
                 key = (name, m_name)
                 if m_name in _MEAN_LIKE:
                     moments = self._moments.get(key)
@@ -173,12 +172,10 @@ class RunningMetrics:
                     continue
                 slot = self._values.get(key)
                 if slot is None:
-                    slot = self._values[key] = (_live_metric(live, name, i, m_name), [])
-                elif slot[0] is None and live:
+                    slot = self._values[key] = (code or resolve_metric(m_name), [])
+                elif slot[0] is None and code is not None:
                     # made from stored records (the metric's code unknown): a live row knows it
-                    found = _from_live(live, name, i, m_name)
-                    if found is not None:
-                        slot = self._values[key] = (found, slot[1])
+                    slot = self._values[key] = (code, slot[1])
                 slot[1].append(value)
 
     def results(self, with_errors: bool = True) -> dict[str, dict[str, MetricValue]]:
@@ -193,15 +190,3 @@ class RunningMetrics:
             data = values + [False] * extra
             out.setdefault(score, {})[m_name] = MetricValue(float(obj(data)), math.nan, len(data))
         return out
-
-
-def _from_live(live: Sequence[Score], score: str, i: int, name: str) -> Metric | None:
-    for obj in live:
-        if obj.name == score and i < len(obj.metrics) and metric_name(obj.metrics[i]) == name:
-            return obj.metrics[i]
-    return None
-
-
-def _live_metric(live: Sequence[Score] | None, score: str, i: int, name: str) -> Metric | None:
-    found = _from_live(live, score, i, name) if live else None
-    return found if found is not None else resolve_metric(name)

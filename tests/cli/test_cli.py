@@ -18,15 +18,15 @@ from click.testing import CliRunner, Result
 
 import dotevals
 from dotevals.cli import main
-from dotevals.results import Record
+from dotevals.results import ErrorInfo, Header, Record, Score, Summary
 from dotevals.storage import JSONLStorage, Storage
 from dotevals.storage.sqlite import SQLiteStorage
 
 SRC = str(Path(dotevals.__file__).resolve().parents[1])
 
 
-def _score(value: Any, metrics: list[str] | None = None) -> dict[str, Any]:
-    return {"name": "exact", "value": value, "metrics": metrics or ["accuracy"], "metadata": {}}
+def _score(value: Any, metrics: list[str] | None = None) -> Score:
+    return Score("exact", value, list(metrics or ["accuracy"]))
 
 
 def _ok(item: int, correct: bool, metrics: list[str] | None = None) -> Record:
@@ -41,7 +41,7 @@ def _ok(item: int, correct: bool, metrics: list[str] | None = None) -> Record:
 
 
 def _failed(item: int, kind: str = "ValueError") -> Record:
-    error = {"type": kind, "message": f"boom [{item}]", "traceback": "Traceback..."}
+    error = ErrorInfo(kind, f"boom [{item}]", "Traceback...")
     return Record(item_id=item, dataset_row={"question": f"q{item}"}, error=error)
 
 
@@ -58,13 +58,15 @@ def write(
     A finished run ends with its summary (``summary``, or a plain one); an unfinished one is
     what a killed run leaves: the header and some records, no summary after them.
     """
-    writer = store.open_writer(experiment, evaluation, {"dotevals_version": "test"})
+    header = Header(experiment, evaluation, dotevals_version="test")
+    writer = store.open_writer(experiment, evaluation, header)
     try:
         for record in records:
             writer.append(record)
         if finished:
             errors = sum(1 for r in records if r.is_error)
-            writer.write_summary(summary or {"total": len(records), "errors": errors})
+            stored = summary or {"total": len(records), "errors": errors}
+            writer.write_summary(Summary.from_dict(stored))
     finally:
         writer.close()
 
@@ -167,7 +169,7 @@ def test_list_help_documents_the_statuses() -> None:
 
 
 def test_names_with_brackets_are_shown_literally(store: Storage) -> None:
-    record = dataclasses.replace(_ok(0, True), scores=[{**_score(True), "name": "exact[strict]"}])
+    record = dataclasses.replace(_ok(0, True), scores=[Score("exact[strict]", True, ["accuracy"])])
     write(store, "exp[v2]", "eval_param[org/large]", [record])
     write(store, "unnamed-[x]", "e", [_ok(0, True)])
     listed = run(store, "list").output

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from dotevals._progress import RichProgress
 from dotevals.metrics import RunningMetrics
+from dotevals.results import Score
 from samples import PARAMETRIZED
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -81,7 +82,7 @@ def test_progress_label_shows_bracketed_names_literally() -> None:
     buffer = io.StringIO()
     progress = RichProgress(console=_terminal(buffer))
     metrics = RunningMetrics()
-    metrics.add([{"name": "exact[strict]", "value": True, "metrics": ["accuracy"]}], False)
+    metrics.add([Score("exact[strict]", True, ["accuracy"])], False)
     for name in ("eval_param[small]", "eval_param[org/large]", "odd[/]"):
         progress.start(name, 2, 0)
         progress.update(1, 1, metrics)
