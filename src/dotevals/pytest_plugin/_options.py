@@ -152,6 +152,12 @@ OPTIONS: Final = (
         kind="flag",
     ),
     Option(
+        "prices",
+        "a TOML price table (or 'genai-prices') that turns token usage into cost",
+        short="--prices",
+        metavar="FILE",
+    ),
+    Option(
         "cache-path",
         "the response cache's SQLite file (turns the cache on)",
         metavar="PATH",
@@ -232,6 +238,8 @@ class Settings:
     max_retries: int | None = None
     #: The response cache's file, or None when the cache is off.
     cache_path: str | None = None
+    #: The price table's path (or ``genai-prices``), or None: usage without cost.
+    prices: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -250,4 +258,5 @@ class Settings:
             concurrency=values["dotevals_concurrency"],
             max_retries=values["dotevals_max_retries"],
             cache_path=cache_path,
+            prices=values["dotevals_prices"],
         )
