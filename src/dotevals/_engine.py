@@ -35,7 +35,7 @@ from dotevals._rows import (
     stable,
 )
 from dotevals._sdk_retries import without_sdk_retries
-from dotevals.concurrency import ConcurrencyStrategy, resolve_strategy
+from dotevals.concurrency import ConcurrencyStrategy, Slots, resolve_strategy
 from dotevals.decorators import EvaluationSpec
 from dotevals.errors import DatasetChangedError, EvaluationFailed
 from dotevals.metrics import RunningMetrics, accuracy, mean
@@ -366,29 +366,13 @@ class _Run:
     async def _backoff(self, throttled: bool, delay: float) -> None:
         if not throttled:  # a throttle was counted when the attempt ended
             self.strategy.on_error()
-        self.slots_release()
-        try:
+        if self.slots is None:  # inline runs hold no slot while sleeping
             await asyncio.sleep(delay)
-        finally:
-            try:
-                await self.slots_acquire()
-            except asyncio.CancelledError:
-                if self.slots is not None:
-                    self.slots.used += 1  # the caller releases the slot it believes it holds
-                raise
+            return
+        async with self.slots.lent():
+            await asyncio.sleep(delay)
 
-    # Slots exist only on the concurrent path; inline runs hold no slot while sleeping.
-    def slots_release(self) -> None:
-        """Give back the caller's slot while it sleeps."""
-        if self.slots is not None:
-            self.slots.release()
-
-    async def slots_acquire(self) -> None:
-        """Take a slot again after sleeping."""
-        if self.slots is not None:
-            await self.slots.acquire()
-
-    slots: _Slots | None = None
+    slots: Slots | None = None
 
     # -- recording -----------------------------------------------------------------------------
     def records_for(self, items: list[Item], outcome: _Outcome) -> list[Record]:
@@ -500,6 +484,7 @@ class _Run:
             self.failure = (
                 f"stopped after {FAIL_FAST_AFTER} rows failed the same way and none passed: {key}"
             )
+            _logger.warning("%s: %s", self.name, self.failure)
 
     # -- scheduling ----------------------------------------------------------------------------
     def units(self, rows: Iterator[Item]) -> Iterator[list[Item]]:
@@ -540,7 +525,7 @@ class _Run:
 
     async def run_concurrent(self, units: Iterator[list[Item]]) -> None:
         """Units in flight up to the strategy's limit."""
-        slots = self.slots = _Slots(self.strategy)
+        slots = self.slots = Slots(self.strategy)
 
         async def one(unit: list[Item]) -> None:
             try:
@@ -625,6 +610,20 @@ class _Run:
                 if name not in out.get(score, {}):
                     out.setdefault(score, {})[name] = kept
         return out
+
+
+def _log_retry(
+    name: str, items: list[_Item], attempt: int, exc: BaseException, delay: float
+) -> None:
+    """Tell ``logging`` that a call failed and is tried again (the type only, never a key)."""
+    _logger.info(
+        "%s: row %d attempt %d failed (%s); retrying in %.2f s",
+        name,
+        items[0].item_id,
+        attempt,
+        type(exc).__name__,
+        delay,
+    )
 
 
 def _retry_policy(spec: EvaluationSpec, options: RunOptions) -> RetryPolicy:
