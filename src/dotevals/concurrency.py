@@ -50,6 +50,8 @@ _LATENCY_SLACK = 0.001
 _CLOCK_SLACK = 1e-6
 #: The fewest calls kept queued beyond the knee.
 _MIN_QUEUE = 2.0
+#: More in flight "pays" while throughput beats that of every smaller limit by this factor.
+_PAYS = 1.1
 _logger = logging.getLogger(__name__)
 #: dotevals 0.26 ``Adaptive`` keyword arguments and the parameters they set here.
 _ADAPTIVE_ALIASES: Final = {
@@ -248,6 +250,8 @@ class Adaptive:
         self._limit = self._clamp(initial)
         self._window: list[float] = []
         self._no_load: float | None = None
+        #: The latest throughput (calls per second, by Little's law) measured at each limit.
+        self._rates: dict[int, float] = {}
         self._startup = True
         self._changed_at = -math.inf
         self._last_cut = -math.inf
@@ -297,13 +301,29 @@ class Adaptive:
         self._throttles = 0
         no_load = self._no_load = median if self._no_load is None else min(self._no_load, median)
         ratio = (median + _LATENCY_SLACK) / (no_load + _LATENCY_SLACK)
-        if self._startup and ratio <= self.latency_tolerance:
+        pays = self._record_rate(self._limit / (median + _LATENCY_SLACK))
+        if self._startup and (ratio <= self.latency_tolerance or pays):
             self._set(max(self._limit + 1, int(self._limit * self.growth)))
             return
         if self._startup:
             _logger.debug("concurrency: knee near %d in flight (latency x%.2f)", self._limit, ratio)
         self._startup = False
-        self._set(self._gradient_limit(ratio))
+        if pays:
+            self._set(max(self._limit + 1, int(self._limit * self.slow_growth)))
+        else:
+            self._set(max(self._gradient_limit(ratio), self._rate_floor()))
+
+    def _record_rate(self, rate: float) -> bool:
+        """Note the throughput at this limit; whether it beats every smaller limit's by 10%."""
+        below = max((r for n, r in self._rates.items() if n < self._limit), default=math.inf)
+        self._rates[self._limit] = rate
+        return rate > _PAYS * below
+
+    def _rate_floor(self) -> int:
+        """The smallest limit (up to this one) whose throughput was within 10% of the best."""
+        rates = {n: r for n, r in self._rates.items() if n <= self._limit}
+        best = max(rates.values())
+        return min(n for n, r in rates.items() if r * _PAYS >= best)
 
     def _gradient_limit(self, ratio: float) -> int:
         """What the server completes in one no-load latency, plus a queue (see the class)."""
@@ -353,6 +373,7 @@ class Adaptive:
         clone = copy.copy(self)
         clone._window = list(self._window)
         clone._history = list(self._history)
+        clone._rates = dict(self._rates)
         clone.cap(maximum)
         return clone
 

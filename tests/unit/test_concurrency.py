@@ -172,6 +172,13 @@ def test_a_cpu_bound_client_brings_the_limit_down(clock: FakeClock) -> None:
     assert 6 <= limits[-1] <= 24
 
 
+def test_it_keeps_growing_while_throughput_grows_though_latency_rises(clock: FakeClock) -> None:
+    # a contended client: latency rises with every call in flight, throughput still grows
+    adaptive = Adaptive(clock=clock)
+    limits = simulate(adaptive, clock, lambda n: 0.02 * (1 + n / 16), rounds=40)
+    assert all(limit >= 128 for limit in limits[-20:])  # 711 calls/s at 128, 533 at 32
+
+
 def test_a_server_without_a_knee_keeps_the_maximum(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
     limits = simulate(adaptive, clock, lambda _: 0.02, rounds=40)
