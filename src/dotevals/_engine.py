@@ -359,7 +359,7 @@ class _Run:
             value = await anyio.to_thread.run_sync(call, limiter=self._limiter)
         else:
             value = fn(**kwargs)
-        if inspect.isawaitable(value):
+        if not isinstance(value, _PLAIN_VALUES) and inspect.isawaitable(value):
             value = await value
         return value
 

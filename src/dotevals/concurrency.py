@@ -157,14 +157,16 @@ class Adaptive:
     """A limit that finds the throughput knee of a server, and backs off when told to.
 
     The limit is judged by latency, as TCP Vegas and Netflix's gradient limiters judge a
-    connection by its round-trip time. After each window of successful calls (as many as the
-    limit, at least ``min_window``, counting only calls started under the current limit) the
+    connection by its round-trip time. After each window of successful calls (half the
+    limit, at least ``min_window``, counting only calls started one median latency or more
+    after the limit last changed, once the calls in flight are those of the new limit) the
     window's median latency is compared with the no-load latency: the lowest window median
-    seen, measured while few calls were in flight.
+    seen, measured while few calls were in flight. Throughput, by Little's law, is the limit
+    over the median; it is noted for each limit.
 
     * **Start-up:** while the median stays within ``latency_tolerance`` (x1.5) of the
-      no-load latency, more calls in flight are served as fast as fewer, so throughput grows
-      with the limit: the limit is multiplied by ``growth`` (x2) each window.
+      no-load latency (more calls in flight are served as fast as fewer), or throughput beats
+      that of every smaller limit by 10%, the limit is multiplied by ``growth`` (x2).
     * **At the knee** (the first window slower than that, or after any throttle) the limit
       follows ``limit * no_load / median + queue``, where ``queue`` is ``slow_growth - 1``
       (a quarter) of the limit, at least 2. By Little's law ``limit / median`` is the
@@ -172,8 +174,10 @@ class Adaptive:
       no-load latency (the bandwidth-delay product of BBR); ``queue`` more are kept waiting
       so the server never idles. When more in flight only adds latency (a server whose batch
       is full, a client whose CPU is the bottleneck) the limit comes back down to the knee
-      plus that queue; while latency holds it grows by a quarter a window. It never falls by
-      more than half in one window.
+      plus that queue. While more in flight still raises throughput by 10% it grows by
+      ``slow_growth`` (a quarter) a window instead. It never falls by more than half in one
+      window, nor below the smallest limit whose throughput was within 10% of the best
+      measured (at or below the current limit).
 
     Throttles (HTTP 429, an overloaded server) are judged by their share of the calls in the
     current window, so that a background rate of throttling (a shared API key, a provider
@@ -253,7 +257,9 @@ class Adaptive:
         #: The latest throughput (calls per second, by Little's law) measured at each limit.
         self._rates: dict[int, float] = {}
         self._startup = True
-        self._changed_at = -math.inf
+        #: Calls started before this moment ran (partly) under an earlier limit.
+        self._settled_at = -math.inf
+        self._median = 0.0
         self._last_cut = -math.inf
         self._quiet_from = -math.inf
         self._history: list[tuple[float, int]] = [(0.0, self._limit)]
@@ -278,7 +284,7 @@ class Adaptive:
             return
         now = self._clock()
         self._limit = value
-        self._changed_at = now
+        self._settled_at = now + self._median  # calls started sooner met the old crowd
         self._history.append((round(now - self._start, 3), value))
         if len(self._history) > _MAX_HISTORY:
             del self._history[1]  # keep the start and the most recent changes
@@ -291,12 +297,12 @@ class Adaptive:
                 changed is not counted: it ran under the old limit.
         """
         now = self._clock()
-        if now < self._quiet_from or now - latency < self._changed_at - _CLOCK_SLACK:
+        if now < self._quiet_from or now - latency < self._settled_at - _CLOCK_SLACK:
             return
         self._window.append(max(0.0, latency))
-        if len(self._window) < self._window_size():
+        if len(self._window) < self._sample_size():
             return
-        median = statistics.median(self._window)
+        median = self._median = statistics.median(self._window)
         self._window.clear()
         self._throttles = 0
         no_load = self._no_load = median if self._no_load is None else min(self._no_load, median)
@@ -332,7 +338,12 @@ class Adaptive:
         return max(limit // 2, round(limit / ratio + queue))
 
     def _window_size(self) -> int:
+        """The calls a throttle share is judged over."""
         return max(self.min_window, self._limit)
+
+    def _sample_size(self) -> int:
+        """The successes a latency decision is based on: half the limit, at least min_window."""
+        return max(self.min_window, self._limit // 2)
 
     def on_throttle(self) -> None:
         """Count a throttle; cut the limit (at most once per cooldown) when they are many."""

@@ -39,10 +39,17 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+#: Seconds to wait before a window's calls start: the calls of the previous limit are done.
+SETTLE = 1.0
+
+
 def window(strategy: Adaptive, latency: float, clock: FakeClock | None = None) -> None:
-    """Complete one full window of calls started together, ``latency`` seconds each."""
+    """Complete one window of calls started together, ``latency`` seconds each.
+
+    With a ``clock``, the calls start :data:`SETTLE` seconds after the last one ended.
+    """
     if clock is not None:
-        clock.advance(latency)
+        clock.advance(SETTLE + latency)
     for _ in range(max(strategy.min_window, strategy.limit)):
         strategy.on_success(latency)
 
@@ -115,12 +122,13 @@ def test_adaptive_starts_at_16(clock: FakeClock) -> None:
 def test_adaptive_doubles_per_window_while_latency_holds(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
     limits = simulate(adaptive, clock, lambda _: 0.2, rounds=12)
-    assert limits[:6] == [32, 64, 128, 256, 256, 256]
+    # a round after each change is not counted: its calls started among the old limit's
+    assert limits[:10] == [32, 32, 64, 64, 128, 128, 256, 256, 256, 256]
 
 
 def test_adaptive_waits_for_a_full_window(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
-    for _ in range(15):
+    for _ in range(7):  # half the limit, at least min_window (8)
         adaptive.on_success(0.2)
     assert adaptive.limit == 16
     adaptive.on_success(0.2)
@@ -131,9 +139,12 @@ def test_calls_started_under_the_old_limit_are_not_counted(clock: FakeClock) -> 
     adaptive = Adaptive(clock=clock)
     window(adaptive, 0.2, clock)
     assert adaptive.limit == 32
-    clock.advance(0.1)
+    clock.advance(0.3)
     for _ in range(64):
-        adaptive.on_success(0.3)  # started 0.2 s ago, before the change
+        adaptive.on_success(0.4)  # started 0.1 s before the change
+    clock.advance(0.15)
+    for _ in range(64):
+        adaptive.on_success(0.3)  # started 0.15 s after it: still among the old calls
     assert adaptive.limit == 32
     window(adaptive, 0.2, clock)
     assert adaptive.limit == 64
@@ -297,7 +308,7 @@ def test_no_growth_during_the_cooldown_then_slower_growth(clock: FakeClock) -> N
     burst(adaptive, 7)
     assert adaptive.limit == 16
     for _ in range(5):
-        window(adaptive, 0.1, clock)
+        window(adaptive, 0.1)
     assert adaptive.limit == 16  # successes inside the cooldown do not count
     clock.advance(2.0)
     window(adaptive, 0.1, clock)
@@ -306,7 +317,7 @@ def test_no_growth_during_the_cooldown_then_slower_growth(clock: FakeClock) -> N
 
 def test_an_error_discards_the_window_without_cutting(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
-    for _ in range(15):
+    for _ in range(7):
         adaptive.on_success(0.1)
     adaptive.on_error()
     assert adaptive.limit == 16
@@ -330,7 +341,7 @@ def test_recovery_after_a_throttle_storm(clock: FakeClock) -> None:
     storm(adaptive, clock, seconds=10.0)
     assert adaptive.limit <= 16  # cut once per cooldown, five times
     clock.advance(adaptive.cooldown)
-    limits = simulate(adaptive, clock, lambda _: 0.02, rounds=30)
+    limits = simulate(adaptive, clock, lambda _: 0.02, rounds=40)
     assert limits[-1] == 256  # a quarter more a window, back to the maximum
     assert limits == sorted(limits)
 
@@ -354,7 +365,7 @@ def test_history_records_each_change_with_its_time(clock: FakeClock) -> None:
     clock.advance(0.25)
     burst(adaptive, 7)
     adaptive.on_throttle()  # no change: not recorded
-    assert adaptive.history() == [(0.0, 16), (1.6, 32), (1.85, 16)]
+    assert adaptive.history() == [(0.0, 16), (2.6, 32), (2.85, 16)]
 
 
 def test_history_is_bounded(clock: FakeClock) -> None:
