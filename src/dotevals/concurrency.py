@@ -50,8 +50,10 @@ _LATENCY_SLACK = 0.001
 _CLOCK_SLACK = 1e-6
 #: The fewest calls kept queued beyond the knee.
 _MIN_QUEUE = 2.0
-#: More in flight "pays" while throughput beats that of every smaller limit by this factor.
+#: More in flight "pays" while throughput beats that of every smaller limit by this factor
+#: (after start-up, growing by a quarter), or by the second (in start-up, doubling).
 _PAYS = 1.1
+_PAYS_DOUBLED = 1.25
 _logger = logging.getLogger(__name__)
 #: dotevals 0.26 ``Adaptive`` keyword arguments and the parameters they set here.
 _ADAPTIVE_ALIASES: Final = {
@@ -164,9 +166,9 @@ class Adaptive:
     seen, measured while few calls were in flight. Throughput, by Little's law, is the limit
     over the median; it is noted for each limit.
 
-    * **Start-up:** while the median stays within ``latency_tolerance`` (x1.5) of the
+    * **Start-up:** while the median stays within ``latency_tolerance`` (x1.25) of the
       no-load latency (more calls in flight are served as fast as fewer), or throughput beats
-      that of every smaller limit by 10%, the limit is multiplied by ``growth`` (x2).
+      that of every smaller limit by 25%, the limit is multiplied by ``growth`` (x2).
     * **At the knee** (the first window slower than that, or after any throttle) the limit
       follows ``limit * no_load / median + queue``, where ``queue`` is ``slow_growth - 1``
       (a quarter) of the limit, at least 2. By Little's law ``limit / median`` is the
@@ -222,7 +224,7 @@ class Adaptive:
         growth: float = 2.0,
         slow_growth: float = 1.25,
         cut: float = 0.5,
-        latency_tolerance: float = 1.5,
+        latency_tolerance: float = 1.25,
         throttle_tolerance: float = 0.2,
         min_window: int = 8,
         clock: Callable[[], float] = time.monotonic,
@@ -307,23 +309,28 @@ class Adaptive:
         self._throttles = 0
         no_load = self._no_load = median if self._no_load is None else min(self._no_load, median)
         ratio = (median + _LATENCY_SLACK) / (no_load + _LATENCY_SLACK)
-        pays = self._record_rate(self._limit / (median + _LATENCY_SLACK))
-        if self._startup and (ratio <= self.latency_tolerance or pays):
+        rate = self._limit / (median + _LATENCY_SLACK)
+        gain = self._record_rate(rate)
+        _logger.debug(
+            "concurrency: %d in flight, median %.4f s (x%.2f no-load), %.0f calls/s",
+            *(self._limit, median, ratio, rate),
+        )
+        if self._startup and (ratio <= self.latency_tolerance or gain > _PAYS_DOUBLED):
             self._set(max(self._limit + 1, int(self._limit * self.growth)))
             return
         if self._startup:
             _logger.debug("concurrency: knee near %d in flight (latency x%.2f)", self._limit, ratio)
         self._startup = False
-        if pays:
+        if gain > _PAYS:
             self._set(max(self._limit + 1, int(self._limit * self.slow_growth)))
         else:
             self._set(max(self._gradient_limit(ratio), self._rate_floor()))
 
-    def _record_rate(self, rate: float) -> bool:
-        """Note the throughput at this limit; whether it beats every smaller limit's by 10%."""
+    def _record_rate(self, rate: float) -> float:
+        """Note the throughput at this limit; how many times the best of smaller limits it is."""
         below = max((r for n, r in self._rates.items() if n < self._limit), default=math.inf)
         self._rates[self._limit] = rate
-        return rate > _PAYS * below
+        return rate / below
 
     def _rate_floor(self) -> int:
         """The smallest limit (up to this one) whose throughput was within 10% of the best."""

@@ -153,7 +153,7 @@ def test_calls_started_under_the_old_limit_are_not_counted(clock: FakeClock) -> 
 def test_start_up_keeps_doubling_within_the_latency_tolerance(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
     window(adaptive, 0.2, clock)
-    window(adaptive, 0.29, clock)
+    window(adaptive, 0.24, clock)
     assert adaptive.limit == 64
 
 
@@ -187,7 +187,9 @@ def test_it_keeps_growing_while_throughput_grows_though_latency_rises(clock: Fak
     # a contended client: latency rises with every call in flight, throughput still grows
     adaptive = Adaptive(clock=clock)
     limits = simulate(adaptive, clock, lambda n: 0.02 * (1 + n / 16), rounds=40)
-    assert all(limit >= 128 for limit in limits[-20:])  # 711 calls/s at 128, 533 at 32
+    # 400 calls/s at 16, 533 at 32, 640 at 64, 667 at 80: it stays where a quarter more in
+    # flight still brings 10% more, though latency is 2.5x the no-load latency there
+    assert all(64 <= limit <= 80 for limit in limits[-20:])
 
 
 def test_a_server_without_a_knee_keeps_the_maximum(clock: FakeClock) -> None:
