@@ -250,6 +250,7 @@ class Adaptive:
         self.latency_tolerance = latency_tolerance
         self.throttle_tolerance = throttle_tolerance
         self._throttles = 0
+        self._outcomes = 0
         self.min_window = max(1, min_window)
         self._clock = clock
         self._start = clock()
@@ -299,6 +300,9 @@ class Adaptive:
                 changed is not counted: it ran under the old limit.
         """
         now = self._clock()
+        self._outcomes += 1
+        if self._outcomes >= self._window_size():  # throttles are a share of recent calls
+            self._outcomes = self._throttles = 0
         if now < self._quiet_from or now - latency < self._settled_at - _CLOCK_SLACK:
             return
         self._window.append(max(0.0, latency))
@@ -306,7 +310,6 @@ class Adaptive:
             return
         median = self._median = statistics.median(self._window)
         self._window.clear()
-        self._throttles = 0
         no_load = self._no_load = median if self._no_load is None else min(self._no_load, median)
         ratio = (median + _LATENCY_SLACK) / (no_load + _LATENCY_SLACK)
         rate = self._limit / (median + _LATENCY_SLACK)
@@ -356,9 +359,10 @@ class Adaptive:
         """Count a throttle; cut the limit (at most once per cooldown) when they are many."""
         now = self._clock()
         self._throttles += 1
+        self._outcomes += 1
         if self._throttles <= self.throttle_tolerance * self._window_size():
             return
-        self._throttles = 0
+        self._throttles = self._outcomes = 0
         self._startup = False  # a limit was found: approach it slowly from now on
         self._quiet_from = now + self.cooldown
         if now - self._last_cut >= self.cooldown:

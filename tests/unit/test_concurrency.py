@@ -295,6 +295,24 @@ def test_occasional_throttling_neither_cuts_nor_slows_growth(clock: FakeClock) -
     assert limits == [32, 64, 128, 256, 256]  # x2 a window up to the maximum
 
 
+def test_one_call_in_eight_throttled_never_cuts(clock: FakeClock) -> None:
+    # one call in eight answered 429 (a provider shedding load at random), also while the
+    # calls of an old limit are not counted for latency
+    adaptive = Adaptive(clock=clock)
+    limits = []
+    for _ in range(40):
+        in_flight = adaptive.limit
+        clock.advance(0.02)
+        for i in range(in_flight):
+            if i % 8 == 7:
+                adaptive.on_throttle()
+            else:
+                adaptive.on_success(0.02)
+        limits.append(adaptive.limit)
+    assert limits == sorted(limits)  # never cut
+    assert limits[-1] == 256
+
+
 def test_throttling_that_climbs_with_the_limit_cuts_it(clock: FakeClock) -> None:
     adaptive = Adaptive(cooldown=1.0, clock=clock)
     for _ in range(20):  # a rate limit: throttles beyond about 40 calls in flight
