@@ -46,12 +46,12 @@ def test_retries_and_throttle_cuts_are_logged(
 
 def test_a_fail_fast_stop_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     @foreach("x", range(50))
-    def eval_broken(x: int) -> bool:
+    async def eval_broken(x: int) -> bool:  # 16 in flight: more fail after the stop
         raise ValueError("no model configured")
 
     with caplog.at_level(logging.INFO, logger="dotevals"):
         dotevals.run(eval_broken, experiment="broken", storage=f"json://{tmp_path}", progress=False)
-    (stop,) = [r for r in caplog.records if "stopped after" in r.getMessage()]
+    (stop,) = [r for r in caplog.records if "stopped after" in r.getMessage()]  # once
     assert stop.levelno == logging.WARNING
     assert "eval_broken: stopped after 10 rows failed the same way" in stop.getMessage()
 

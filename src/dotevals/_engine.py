@@ -480,7 +480,7 @@ class _Run:
         key = f"{kind}: {error.message}"
         same, count = self._same_error
         self._same_error = (key, count + 1 if key == same else 1)
-        if self.successes == 0 and self._same_error[1] >= FAIL_FAST_AFTER:
+        if self.failure is None and self.successes == 0 and self._same_error[1] >= FAIL_FAST_AFTER:
             self.failure = (
                 f"stopped after {FAIL_FAST_AFTER} rows failed the same way and none passed: {key}"
             )
