@@ -345,8 +345,8 @@ class _Run:
 
     def _call_kwargs(self, items: list[Item]) -> dict[str, Any]:
         if self.spec.batch_size is None:
-            assert items[0].kwargs is not None
-            return {**items[0].kwargs, **self.fixtures}
+            assert items[0].kwargs is not None  # a row's own dict: ** gives the callee a copy
+            return {**items[0].kwargs, **self.fixtures} if self.fixtures else items[0].kwargs
         lists = {c: [i.kwargs[c] for i in items if i.kwargs] for c in self.spec.columns}
         return {**lists, **self.fixtures}
 
