@@ -287,7 +287,8 @@ class Adaptive:
             return
         now = self._clock()
         self._limit = value
-        self._settled_at = now + self._median  # calls started sooner met the old crowd
+        # calls started sooner met the old crowd; start-up takes that risk to grow fast
+        self._settled_at = now if self._startup else now + self._median
         self._history.append((round(now - self._start, 3), value))
         if len(self._history) > _MAX_HISTORY:
             del self._history[1]  # keep the start and the most recent changes

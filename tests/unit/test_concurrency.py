@@ -122,8 +122,7 @@ def test_adaptive_starts_at_16(clock: FakeClock) -> None:
 def test_adaptive_doubles_per_window_while_latency_holds(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
     limits = simulate(adaptive, clock, lambda _: 0.2, rounds=12)
-    # a round after each change is not counted: its calls started among the old limit's
-    assert limits[:10] == [32, 32, 64, 64, 128, 128, 256, 256, 256, 256]
+    assert limits[:6] == [32, 64, 128, 256, 256, 256]
 
 
 def test_adaptive_waits_for_a_full_window(clock: FakeClock) -> None:
@@ -142,12 +141,23 @@ def test_calls_started_under_the_old_limit_are_not_counted(clock: FakeClock) -> 
     clock.advance(0.3)
     for _ in range(64):
         adaptive.on_success(0.4)  # started 0.1 s before the change
-    clock.advance(0.15)
-    for _ in range(64):
-        adaptive.on_success(0.3)  # started 0.15 s after it: still among the old calls
     assert adaptive.limit == 32
     window(adaptive, 0.2, clock)
     assert adaptive.limit == 64
+
+
+def test_after_start_up_calls_among_the_old_crowd_are_not_counted(clock: FakeClock) -> None:
+    adaptive = Adaptive(initial=64, clock=clock)
+    burst(adaptive, 13)  # a cut: 32, and start-up is over
+    clock.advance(adaptive.cooldown)
+    window(adaptive, 0.2, clock)
+    assert adaptive.limit == 40  # a quarter more
+    clock.advance(0.15)
+    for _ in range(64):
+        adaptive.on_success(0.1)  # started 0.05 s after the change, among the old calls
+    assert adaptive.limit == 40
+    window(adaptive, 0.2, clock)
+    assert adaptive.limit == 50
 
 
 def test_start_up_keeps_doubling_within_the_latency_tolerance(clock: FakeClock) -> None:
