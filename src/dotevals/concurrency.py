@@ -159,9 +159,10 @@ class Adaptive:
     """A limit that finds the throughput knee of a server, and backs off when told to.
 
     The limit is judged by latency, as TCP Vegas and Netflix's gradient limiters judge a
-    connection by its round-trip time. After each window of successful calls (half the
-    limit, at least ``min_window``, counting only calls started one median latency or more
-    after the limit last changed, once the calls in flight are those of the new limit) the
+    connection by its round-trip time. After each window of successful calls (as many as the
+    limit in start-up, half of it after; at least ``min_window``; counting only calls started
+    after the limit last changed, and after start-up only those started one median latency or
+    more after, once the calls in flight are those of the new limit) the
     window's median latency is compared with the no-load latency: the lowest window median
     seen, measured while few calls were in flight. Throughput, by Little's law, is the limit
     over the median; it is noted for each limit.
@@ -353,8 +354,13 @@ class Adaptive:
         return max(self.min_window, self._limit)
 
     def _sample_size(self) -> int:
-        """The successes a latency decision is based on: half the limit, at least min_window."""
-        return max(self.min_window, self._limit // 2)
+        """The successes a latency decision is based on, at least ``min_window``.
+
+        In start-up, as many as the limit: the first to complete after a change are the
+        fastest of the new crowd, so a smaller sample would read headroom that is not there.
+        After it, half the limit, from calls started once the old crowd is gone.
+        """
+        return max(self.min_window, self._limit if self._startup else self._limit // 2)
 
     def on_throttle(self) -> None:
         """Count a throttle; cut the limit (at most once per cooldown) when they are many."""

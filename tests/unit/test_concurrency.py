@@ -127,7 +127,7 @@ def test_adaptive_doubles_per_window_while_latency_holds(clock: FakeClock) -> No
 
 def test_adaptive_waits_for_a_full_window(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
-    for _ in range(7):  # half the limit, at least min_window (8)
+    for _ in range(15):  # in start-up, as many as the limit
         adaptive.on_success(0.2)
     assert adaptive.limit == 16
     adaptive.on_success(0.2)
@@ -347,7 +347,7 @@ def test_no_growth_during_the_cooldown_then_slower_growth(clock: FakeClock) -> N
 
 def test_an_error_discards_the_window_without_cutting(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
-    for _ in range(7):
+    for _ in range(15):
         adaptive.on_success(0.1)
     adaptive.on_error()
     assert adaptive.limit == 16
