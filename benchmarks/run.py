@@ -120,13 +120,13 @@ def dotevals_sync(n: int, root: Path, evaluator_path: bool, name: str) -> float:
 
 
 def peak_memory(n: int, root: Path) -> float:
-    """Peak memory of a run above its dataset (built before measuring), in MB."""
+    """Peak memory of a run above its dataset (built before measuring), in KiB."""
     fn = sync_eval(n, True)
     tracemalloc.start()
     dotevals.run(fn, experiment="memory", storage=f"json://{root}", progress=False)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return peak / 2**20
+    return peak / 2**10
 
 
 def bench_sync(root: Path, sizes: list[int]) -> None:
@@ -151,7 +151,7 @@ def bench_sync(root: Path, sizes: list[int]) -> None:
     mem_small = peak_memory(small, root / "m1")
     mem_large = peak_memory(large, root / "m2")
     print(
-        f"  peak traced memory: {small} rows {mem_small:.1f} MB, {large} rows {mem_large:.1f} MB"
+        f"  peak traced memory: {small} rows {mem_small:.0f} KiB, {large} rows {mem_large:.0f} KiB"
         f" | ratio {mem_large / mem_small:.2f}x (flat: target <= 1.5x)"
     )
 
