@@ -13,10 +13,10 @@ import dataclasses
 import functools
 import inspect
 import itertools
+import logging
 import shlex
 import time
 import traceback
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -60,6 +60,7 @@ __all__ = ["EvaluationReport", "ProgressSink", "RunOptions", "evaluate", "show_c
 #: Stop early when this many rows in a row fail the same non-transient way and none passed.
 FAIL_FAST_AFTER: Final = 10
 _PROGRESS_EVERY: Final = 0.1
+_logger = logging.getLogger("dotevals")
 
 
 class ProgressSink(Protocol):
@@ -131,10 +132,17 @@ def to_result(name: str, value: Any) -> Returned:
     if isinstance(value, Score):
         return [value], None, None, None, None
     if isinstance(value, bool):
-        return [Score(name, value, [accuracy()])], None, None, None, None
+        return [Score(name, value, [_ACCURACY])], None, None, None, None
     if isinstance(value, (int, float)):
-        return [Score(name, value, [mean()])], None, None, None, None
+        return [Score(name, value, [_MEAN])], None, None, None, None
     raise TypeError(_accepted(name, value))
+
+
+#: The metrics of bare return values: one instance each, not one per row.
+_ACCURACY: Final = accuracy()
+_MEAN: Final = mean()
+#: What sync evaluations return nearly always: no need to ask whether it is awaitable.
+_PLAIN_VALUES: Final = (Result, Score, bool, int, float)
 
 
 def _model_of(value: Any) -> str | None:
@@ -158,39 +166,6 @@ def run_model(spec: EvaluationSpec, fixtures: dict[str, Any]) -> str | None:
         return _model_of(fixtures["model"])
     found = {m for m in map(_model_of, fixtures.values()) if m is not None}
     return found.pop() if len(found) == 1 else None
-
-
-class _Slots:
-    """A semaphore whose size follows a concurrency strategy's current limit."""
-
-    def __init__(self, strategy: ConcurrencyStrategy) -> None:
-        self.strategy = strategy
-        self.used = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    async def acquire(self) -> None:
-        if self.used < self.strategy.limit and not self._waiters:
-            self.used += 1
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self.release()
-            raise
-
-    def release(self) -> None:
-        self.used -= 1
-        self.wake()
-
-    def wake(self) -> None:
-        while self._waiters and self.used < self.strategy.limit:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                self.used += 1
-                fut.set_result(None)
 
 
 @dataclass(frozen=True)
@@ -336,6 +311,7 @@ class _Run:
                 delay = self.retry.delay(attempt, exc)
                 if delay is None:
                     return _Outcome(None, exc, attempt, time.perf_counter() - start)
+                _log_retry(self.name, items, attempt, exc, delay)
                 await self._backoff(throttled, delay)
                 attempt += 1
                 continue
@@ -613,7 +589,7 @@ class _Run:
 
 
 def _log_retry(
-    name: str, items: list[_Item], attempt: int, exc: BaseException, delay: float
+    name: str, items: list[Item], attempt: int, exc: BaseException, delay: float
 ) -> None:
     """Tell ``logging`` that a call failed and is tried again (the type only, never a key)."""
     _logger.info(
