@@ -8,6 +8,7 @@ from rich.console import Console
 
 from dotevals._progress import RichProgress, rate_and_eta
 from dotevals.metrics import RunningMetrics
+from dotevals.results import Score
 
 
 class FakeClock:
@@ -21,7 +22,7 @@ class FakeClock:
 def _metrics(*values: bool) -> RunningMetrics:
     metrics = RunningMetrics()
     for value in values:
-        metrics.add([{"name": "exact_match", "value": value, "metrics": ["accuracy"]}], False)
+        metrics.add([Score("exact_match", value, ["accuracy"])], False)
     return metrics
 
 
