@@ -41,6 +41,7 @@ from dotevals._registry import (
 )
 from dotevals.errors import PluginLoadError, ProviderError
 from dotevals.providers._pool import SharedResourceProvider
+from dotevals.providers._recipes import record_setups
 from dotevals.providers.base import ModelHandle, ModelProvider
 
 __all__ = [
@@ -309,10 +310,11 @@ def _instantiate(entry: ProviderEntry) -> ModelProvider:
     factory = entry.provider_class()
     assert factory is not None
     try:
-        return factory()
+        provider = factory()
     except Exception as exc:
         message = f"model provider {entry.name!r} could not be created: {type(exc).__name__}: {exc}"
         raise ProviderError(message, provider=entry.name, spec="") from exc
+    return record_setups(provider, entry.name)  # its models can be set up again on a worker
 
 
 async def _close_all(providers: Iterable[ModelProvider]) -> None:
