@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dotevals.errors import ConfigurationError
-from dotevals.runners import make_runner
+from dotevals.runners import RUNNERS, make_runner
 from dotevals.runners.ray import RayRunner
 
 
@@ -37,3 +37,9 @@ def test_ray_options_without_the_ray_runner_are_a_usage_error(pytester: pytest.P
     result = pytester.runpytest("--ray-workers", "2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--dotevals-runner: workers and GPUs per worker need the Ray*"])
+
+
+def test_the_plugin_knows_the_same_runner_names() -> None:
+    from dotevals.pytest_plugin import _options
+
+    assert _options.RUNNERS == RUNNERS  # the plugin's option module imports no runner code
