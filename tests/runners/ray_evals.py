@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dotevals import Result, Score, foreach
+from dotevals import Result, Score, batch, foreach
 from dotevals.metrics import accuracy
 
 
@@ -48,3 +48,8 @@ async def waits_for_go(x: int, calls: Path) -> bool:
     while not calls.with_name("go").exists():
         await asyncio.sleep(0.01)
     return True
+
+
+@batch("x", range(30), batch_size=4)
+def multiples_of_three(x: list[int]) -> list[bool]:
+    return [v % 3 == 0 for v in x]  # a sync batch: inline on the actor, batches regrouped there

@@ -100,6 +100,15 @@ def test_rows_of_a_killed_actor_run_elsewhere_and_stored_ones_never_again(
     runner.close()
 
 
+def test_a_sync_batch_evaluation_runs_on_the_actors(cluster: object, store: str) -> None:
+    results = dotevals.run(
+        ray_evals.multiples_of_three, "b", storage=store, progress=False, runner="ray"
+    )
+    assert [r.item_id for r in results] == list(range(30))
+    assert [r.scores[0]["value"] for r in results] == [x % 3 == 0 for x in range(30)]
+    assert results.summary()["errors"] == 0
+
+
 def test_a_model_recipe_is_set_up_on_each_actor(cluster: object, store: str) -> None:
     with ServerProcess() as server:
         config = {"base_url": server.base_url, "api_key": "sk-not-shown"}
