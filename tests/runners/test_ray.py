@@ -105,7 +105,7 @@ def test_a_sync_batch_evaluation_runs_on_the_actors(cluster: object, store: str)
         ray_evals.multiples_of_three, "b", storage=store, progress=False, runner="ray"
     )
     assert [r.item_id for r in results] == list(range(30))
-    assert [r.scores[0]["value"] for r in results] == [x % 3 == 0 for x in range(30)]
+    assert [r.scores[0].value for r in results] == [x % 3 == 0 for x in range(30)]
     assert results.summary()["errors"] == 0
 
 
