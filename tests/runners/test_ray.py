@@ -21,6 +21,7 @@ import dotevals
 from dotevals.errors import ConfigurationError, EvaluationLockedError
 from dotevals.runners import ModelRecipe
 from dotevals.runners.ray import RayRunner
+from dotevals.storage import open_storage
 from dotevals.testing import ServerProcess
 from runners import ray_evals  # the module, not its evaluations: those would be collected
 
@@ -277,3 +278,30 @@ def test_a_model_from_the_session_provider_is_rebuilt_on_the_actors(
         assert server.stats()["requests"] == 3
     store = f"json://{pytester.path / '.dotevals'}"
     assert _record_counts(store, "p", "eval_provider") == Counter(range(3))
+
+
+MODEL_OPTION_EVAL = """
+from dotevals import foreach
+
+@foreach("question", ["What is 2 + 3?", "What is 1 + 1?"])
+async def eval_local(question, model):
+    reply = await model.chat.completions.create(
+        model=model.model, messages=[{"role": "user", "content": question}]
+    )
+    return bool(reply.choices[0].message.content)
+"""
+
+
+def test_a_model_option_is_set_up_on_the_actors_not_the_driver(
+    cluster: object, pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(eval_local=MODEL_OPTION_EVAL)
+    args = ["--model", "local:test-model", "--dotevals-runner", "ray", "--experiment", "lm"]
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=1)
+    stored = open_storage(f"json://{pytester.path / '.dotevals'}").load(
+        "lm", "eval_local[local:test-model]"
+    )
+    assert sorted(stored.records) == [0, 1] and stored.errors == 0
+    # the driver started no server of its own (it would log under its store)
+    assert not (pytester.path / ".dotevals" / "logs").exists()
