@@ -29,6 +29,8 @@ _GROUP: Final = "dotevals"
 DEFAULT_STORAGE: Final = "json://.dotevals"
 #: The cache file of ``--dotevals-cache`` when no path is given.
 DEFAULT_CACHE_PATH: Final = ".dotevals/cache.sqlite"
+#: ``dotevals.runners.RUNNERS`` (a test keeps the two equal).
+RUNNERS: Final = ("local", "ray")
 #: ``concurrency.DEFAULT_MAX_CONCURRENCY`` (a test keeps the two equal).
 DEFAULT_MAX_CONCURRENCY: Final = 256
 
@@ -38,6 +40,20 @@ def _positive(value: str) -> int:
     if number < 1:
         raise ValueError(value)
     return number
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError(value)
+    return number
+
+
+def _runner_name(value: str) -> str:
+    name = value.strip().lower()
+    if name not in RUNNERS:
+        raise ValueError(value)
+    return name
 
 
 def _non_negative(value: str) -> int:
@@ -162,6 +178,35 @@ OPTIONS: Final = (
         "the response cache's SQLite file (turns the cache on)",
         metavar="PATH",
     ),
+    Option(
+        "lock-timeout",
+        "wait this long for another process running the same evaluation of the experiment "
+        "(default 0: stop at once, naming it)",
+        short="--lock-timeout",
+        convert=_seconds,
+        metavar="SECONDS",
+    ),
+    Option(
+        "runner",
+        "where rows run: 'local' (this process, default) or 'ray' (sharded over Ray actors; "
+        'RAY_ADDRESS joins a cluster; pip install "dotevals[ray]")',
+        convert=_runner_name,
+        metavar="NAME",
+    ),
+    Option(
+        "ray-workers",
+        "Ray actors per evaluation with --dotevals-runner ray (default 2)",
+        short="--ray-workers",
+        convert=_positive,
+        metavar="N",
+    ),
+    Option(
+        "ray-gpus",
+        "GPUs each Ray actor reserves and sees (for a model server it starts, e.g. vllm)",
+        short="--ray-gpus",
+        convert=_seconds,
+        metavar="N",
+    ),
 )
 
 
@@ -240,6 +285,10 @@ class Settings:
     cache_path: str | None = None
     #: The price table's path (or ``genai-prices``), or None: usage without cost.
     prices: str | None = None
+    lock_timeout: float = 0.0
+    runner: str = "local"
+    ray_workers: int | None = None
+    ray_gpus: float | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -259,4 +308,8 @@ class Settings:
             max_retries=values["dotevals_max_retries"],
             cache_path=cache_path,
             prices=values["dotevals_prices"],
+            lock_timeout=values["dotevals_lock_timeout"] or 0.0,
+            runner=values["dotevals_runner"] or "local",
+            ray_workers=values["dotevals_ray_workers"],
+            ray_gpus=values["dotevals_ray_gpus"],
         )
