@@ -1,0 +1,38 @@
+"""Self-contained HTML reports of stored experiments: ``dotevals report`` and ``--dotevals-report``.
+
+``write_report(store, experiments, path)`` reads the experiments through the storage API,
+turns them into a plain view model (:func:`build_view`) and writes one HTML file that needs
+no network to be viewed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from dotevals.report._html import redact, render_html
+from dotevals.report._view import ReportView, build_view
+from dotevals.storage import Storage
+
+__all__ = ["ReportView", "build_view", "redact", "render_html", "write_report"]
+
+
+def write_report(
+    store: Storage,
+    experiments: Sequence[str],
+    path: str | os.PathLike[str],
+    evaluation: str | None = None,
+) -> Path:
+    """Write the report of ``experiments`` to ``path`` (folders made as needed); return it.
+
+    Raises:
+        ConfigurationError: an experiment or the evaluation is not in the store.
+    """
+    document = render_html(build_view(store, experiments, evaluation))
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(document, encoding="utf-8")
+    partial.replace(target)
+    return target
