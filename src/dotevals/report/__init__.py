@@ -13,9 +13,9 @@ from pathlib import Path
 
 from dotevals.report._html import redact, render_html
 from dotevals.report._view import ReportView, build_view
-from dotevals.storage import Storage
+from dotevals.storage import Storage, open_storage
 
-__all__ = ["ReportView", "build_view", "redact", "render_html", "write_report"]
+__all__ = ["ReportView", "build_view", "redact", "render_html", "session_report", "write_report"]
 
 
 def write_report(
@@ -36,3 +36,22 @@ def write_report(
     partial.write_text(document, encoding="utf-8")
     partial.replace(target)
     return target
+
+
+def session_report(path: str | os.PathLike[str], runs: Sequence[tuple[str, str]]) -> list[Path]:
+    """Write the report of a session's ``(experiment, storage URL)`` runs to ``path``.
+
+    One store gives one file at ``path``; experiments in several stores give one file per
+    store, numbered (``report-1.html``, ``report-2.html``). Nothing is written without runs.
+    """
+    by_store: dict[str, list[str]] = {}
+    for experiment, url in runs:
+        names = by_store.setdefault(url, [])
+        if experiment not in names:
+            names.append(experiment)
+    target = Path(path)
+    written = []
+    for n, (url, experiments) in enumerate(by_store.items(), start=1):
+        where = target if len(by_store) == 1 else target.with_stem(f"{target.stem}-{n}")
+        written.append(write_report(open_storage(url), experiments, where))
+    return written

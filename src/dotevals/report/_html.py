@@ -116,8 +116,12 @@ def _plots(ev: EvaluationView) -> str:
         interval_plot(f"{m.score} {m.metric}", list(zip(ev.models, m.figures))) for m in ev.metrics
     ]
     if ev.differences:
+        several = len({(d.score, d.metric) for d in ev.differences}) > 1
         lines = [
-            (f"{d.score} {d.metric}: {d.other} - {d.baseline}", d.difference.interval)
+            (
+                (f"{d.score} {d.metric}: " if several else "") + f"{d.other} - {d.baseline}",
+                d.difference.interval,
+            )
             for d in ev.differences
         ]
         plots.append(interval_plot("paired differences (forest plot)", lines, zero=True))

@@ -11,7 +11,9 @@ from dotevals.report._stats import Interval
 
 __all__ = ["interval_plot"]
 
-_LABEL_WIDTH: Final = 200
+_MAX_LABEL_WIDTH: Final = 360
+#: About how wide one character of a 12px label is.
+_CHAR_WIDTH: Final = 7
 _PLOT_WIDTH: Final = 360
 _ROW_HEIGHT: Final = 24
 _AXIS_HEIGHT: Final = 26
@@ -39,15 +41,17 @@ def _bounds(lines: Sequence[tuple[str, Interval | None]], zero: bool) -> tuple[f
     return low - pad, high + pad
 
 
-def _line(y: int, label: str, interval: Interval | None, scale: tuple[float, float]) -> str:
+def _line(
+    y: int, label: str, interval: Interval | None, scale: tuple[float, float], left: int
+) -> str:
     low, high = scale
 
     def x(value: float) -> float:
-        return _LABEL_WIDTH + (value - low) / (high - low) * _PLOT_WIDTH
+        return left + (value - low) / (high - low) * _PLOT_WIDTH
 
-    parts = [f'<text x="{_LABEL_WIDTH - 8}" y="{y + 4}" text-anchor="end">{escape(label)}</text>']
+    parts = [f'<text x="{left - 8}" y="{y + 4}" text-anchor="end">{escape(label)}</text>']
     if interval is None or not math.isfinite(interval.value):
-        parts.append(f'<text x="{_LABEL_WIDTH + 4}" y="{y + 4}" class="na">n/a</text>')
+        parts.append(f'<text x="{left + 4}" y="{y + 4}" class="na">n/a</text>')
         return "".join(parts)
     if math.isfinite(interval.low) and math.isfinite(interval.high):
         parts.append(
@@ -65,8 +69,13 @@ def interval_plot(
     scale = _bounds(lines, zero)
     height = _ROW_HEIGHT * len(lines) + _AXIS_HEIGHT + 18
     axis_y = height - _AXIS_HEIGHT + 6
-    body = [_line(30 + i * _ROW_HEIGHT, label, iv, scale) for i, (label, iv) in enumerate(lines)]
-    left, right = _LABEL_WIDTH, _LABEL_WIDTH + _PLOT_WIDTH
+    left = min(
+        _MAX_LABEL_WIDTH, 16 + _CHAR_WIDTH * max((len(label) for label, _ in lines), default=0)
+    )
+    right = left + _PLOT_WIDTH
+    body = [
+        _line(30 + i * _ROW_HEIGHT, label, iv, scale, left) for i, (label, iv) in enumerate(lines)
+    ]
     ticks = [
         f'<text x="{left}" y="{axis_y + 16}" text-anchor="middle">{scale[0]:.2f}</text>',
         f'<text x="{right}" y="{axis_y + 16}" text-anchor="middle">{scale[1]:.2f}</text>',

@@ -264,8 +264,17 @@ def _differences(
             other = _score_values(run, m.score)
             common = sorted(base.keys() & other.keys())
             difference = paired_difference([base[i] for i in common], [other[i] for i in common])
+            if m.metric == "accuracy":
+                difference = _clipped(difference)
             views.append(DifferenceView(m.score, m.metric, models[0], model, difference))
     return views
+
+
+def _clipped(difference: Difference) -> Difference:
+    """A difference of two proportions, its interval kept within [-1, 1]."""
+    iv = difference.interval
+    kept = Interval(iv.value, max(-1.0, iv.low), min(1.0, iv.high), iv.n, iv.method)
+    return Difference(kept, difference.p_value)
 
 
 def _facts(run: _Run, model: str) -> RunFacts:

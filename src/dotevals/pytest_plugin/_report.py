@@ -1,0 +1,46 @@
+"""``--dotevals-report PATH`` (ini ``dotevals_report``): the session's HTML report at the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dotevals.errors import DotevalsError
+from dotevals.pytest_plugin._item import STATE_KEY
+from dotevals.report import session_report
+
+__all__ = ["write_session_report"]
+
+
+def _report_path(config: pytest.Config) -> Path | None:
+    """``--dotevals-report`` (from the current folder), else the ini value (from its file)."""
+    option = config.getoption("dotevals_report")
+    if option:
+        return Path(config.invocation_params.dir, str(option))
+    ini = str(config.getini("dotevals_report") or "")
+    if not ini:
+        return None
+    return Path(config.inipath.parent if config.inipath else config.rootpath, ini)
+
+
+def write_session_report(config: pytest.Config) -> None:
+    """Write the report of the experiments this session ran (the controller under xdist).
+
+    The results are stored already: a report that cannot be written is a line in the
+    terminal, not a failed session.
+    """
+    state = config.stash.get(STATE_KEY, None)
+    path = _report_path(config)
+    if state is None or path is None or hasattr(config, "workerinput") or not state.reports:
+        return
+    try:
+        written = session_report(path, [(r.experiment, r.storage_url) for r in state.reports])
+    except (DotevalsError, OSError) as exc:
+        message = f"dotevals report not written to {path}: {exc}"
+    else:
+        message = "dotevals report: " + ", ".join(str(p) for p in written)
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if terminal is not None:
+        terminal.ensure_newline()
+        terminal.write_line(message)
