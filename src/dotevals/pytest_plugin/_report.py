@@ -10,7 +10,7 @@ from dotevals.errors import DotevalsError
 from dotevals.pytest_plugin._item import STATE_KEY
 from dotevals.report import session_report
 
-__all__ = ["write_session_report"]
+__all__ = ["ReportHooks"]
 
 
 def _report_path(config: pytest.Config) -> Path | None:
@@ -24,23 +24,30 @@ def _report_path(config: pytest.Config) -> Path | None:
     return Path(config.inipath.parent if config.inipath else config.rootpath, ini)
 
 
-def write_session_report(config: pytest.Config) -> None:
-    """Write the report of the experiments this session ran (the controller under xdist).
+class ReportHooks:
+    """Writes the report of the experiments a session ran (the controller, under xdist).
 
     The results are stored already: a report that cannot be written is a line in the
-    terminal, not a failed session.
+    terminal summary, not a failed session.
     """
-    state = config.stash.get(STATE_KEY, None)
-    path = _report_path(config)
-    if state is None or path is None or hasattr(config, "workerinput") or not state.reports:
-        return
-    try:
-        written = session_report(path, [(r.experiment, r.storage_url) for r in state.reports])
-    except (DotevalsError, OSError) as exc:
-        message = f"dotevals report not written to {path}: {exc}"
-    else:
-        message = "dotevals report: " + ", ".join(str(p) for p in written)
-    terminal = config.pluginmanager.get_plugin("terminalreporter")
-    if terminal is not None:
-        terminal.ensure_newline()
-        terminal.write_line(message)
+
+    def __init__(self) -> None:
+        self.message: str | None = None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        config = session.config
+        state = config.stash.get(STATE_KEY, None)
+        path = _report_path(config)
+        if state is None or path is None or hasattr(config, "workerinput") or not state.reports:
+            return
+        try:
+            written = session_report(path, [(r.experiment, r.storage_url) for r in state.reports])
+        except (DotevalsError, OSError) as exc:
+            self.message = f"dotevals report not written to {path}: {exc}"
+        else:
+            self.message = "dotevals report: " + ", ".join(str(p) for p in written)
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.message is not None:
+            terminalreporter.write_line(self.message)
