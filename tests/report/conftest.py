@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,10 +38,13 @@ def browser() -> Iterator[Any]:
     """A headless Chromium driven by selenium, shared by the session's browser tests."""
     found = _find_browser()
     if found is None:
-        pytest.skip(
+        reason = (
             "headless Chromium is not installed (no chromium and chromedriver on PATH): "
             "apt-get install -y chromium chromium-driver, as .ci/run does"
         )
+        if os.environ.get("DOTEVALS_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
