@@ -345,7 +345,7 @@ def _cell(record: dict[str, Any]) -> dict[str, Any]:
         "k": _verdict(record),
         "e": f"{error.get('type')}: {error.get('message', '')}" if error else None,
         "tb": text(error.get("traceback")) if error else "",
-        "md": text({s.get("name"): s.get("metadata") for s in scores if s.get("metadata")}),
+        "md": text({s.get("name"): s.get("metadata") for s in scores if s.get("metadata")} or None),
         "t": _number(record.get("duration")),
         "a": record.get("attempts") or 1,
         "u": text(record.get("usage")),
@@ -361,7 +361,7 @@ def _rows(runs: list[_Run]) -> list[dict[str, Any]]:
         records = [run.records.get(item_id) for run in runs]
         first = next(r for r in records if r is not None)
         cells = [None if r is None else _cell(r) for r in records]
-        answers = {(c["k"], json.dumps(c["s"])) for c in cells if c is not None}
+        answers = {(c["k"], *map(tuple, c["s"])) for c in cells if c is not None}
         rows.append(
             {
                 "i": item_id,
