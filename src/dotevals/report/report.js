@@ -191,6 +191,8 @@
     field(facts, "prompt", row.p);
     field(facts, "dataset row", row.d);
     detail.appendChild(facts);
+    var models = el("div", "models");
+    detail.appendChild(models);
     row.c.forEach(function (cell, index) {
       var part = el("div", "model " + verdictClass(cell));
       part.appendChild(el("h5", null, this.models[index]));
@@ -209,7 +211,7 @@
         field(list, "attempts", String(cell.a));
       }
       part.appendChild(list);
-      detail.appendChild(part);
+      models.appendChild(part);
     }, this);
     detail.hidden = false;
     detail.scrollIntoView({ block: "nearest" });
