@@ -98,3 +98,16 @@ def test_a_report_that_cannot_be_written_leaves_the_results(pytester: pytest.Pyt
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["dotevals report not written to *taken*"])
     assert (pytester.path / ".dotevals" / "kept" / "eval_plain.jsonl").exists()
+
+
+def test_under_xdist_the_controller_writes_one_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        eval_two="from dotevals import foreach\n\n"
+        "@foreach('x', [(1,), (2,)])\ndef eval_one(x):\n    return x == 1\n\n"
+        "@foreach('x', [(1,), (2,)])\ndef eval_two(x):\n    return True\n"
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--dotevals-report", "r.html")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([f"dotevals report: {pytester.path / 'r.html'}"])
+    document = (pytester.path / "r.html").read_text()
+    assert "<h2>eval_one</h2>" in document and "<h2>eval_two</h2>" in document
