@@ -7,21 +7,17 @@ from pathlib import Path
 import pytest
 
 from dotevals.errors import DotevalsError
-from dotevals.pytest_plugin._item import STATE_KEY
+from dotevals.pytest_plugin._state import STATE_KEY
 from dotevals.report import session_report
 
 __all__ = ["ReportHooks"]
 
 
-def _report_path(config: pytest.Config) -> Path | None:
-    """``--dotevals-report`` (from the current folder), else the ini value (from its file)."""
-    option = config.getoption("dotevals_report")
-    if option:
-        return Path(config.invocation_params.dir, str(option))
-    ini = str(config.getini("dotevals_report") or "")
-    if not ini:
-        return None
-    return Path(config.inipath.parent if config.inipath else config.rootpath, ini)
+def _report_path(config: pytest.Config, report: str) -> Path:
+    """``--dotevals-report`` from the current folder, the ini value from the ini file's."""
+    if config.getoption("dotevals_report", None):
+        return Path(config.invocation_params.dir, report)
+    return Path(config.inipath.parent if config.inipath else config.rootpath, report)
 
 
 class ReportHooks:
@@ -38,9 +34,11 @@ class ReportHooks:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         config = session.config
         state = config.stash.get(STATE_KEY, None)
-        path = _report_path(config)
-        if state is None or path is None or hasattr(config, "workerinput") or not state.reports:
+        if state is None or not state.settings.report or not state.reports:
             return
+        if hasattr(config, "workerinput"):
+            return  # the controller writes the report of every worker's evaluations
+        path = _report_path(config, state.settings.report)
         try:
             written = session_report(path, [(r.experiment, r.storage_url) for r in state.reports])
         except (DotevalsError, OSError) as exc:
