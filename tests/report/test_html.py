@@ -116,3 +116,14 @@ def test_the_report_is_written_whole(two_models: JSONLStorage, tmp_path: Path) -
     path = write_report(two_models, ["pair"], tmp_path / "deep" / "report.html")
     assert path.read_text().endswith("</html>")
     assert sorted(p.name for p in path.parent.iterdir()) == ["report.html"]
+
+
+def test_non_finite_numbers_in_a_store_do_not_break_the_page(tmp_path: Path) -> None:
+    store = JSONLStorage(tmp_path / ".dotevals")
+    write_run(store, "odd", "eval_o", [ok(0, True)])
+    line = ok(1, float("nan")).to_dict() | {"duration": float("nan"), "attempts": float("inf")}
+    with (tmp_path / ".dotevals" / "odd" / "eval_o.jsonl").open("a") as f:
+        f.write(json.dumps(line) + "\n")
+    rows = json.loads(_scripts(render_html(build_view(store, ["odd"])))[0][1])
+    cell = rows["evaluations"][0]["rows"][1]["c"][0]
+    assert (cell["t"], cell["a"], cell["s"], cell["k"]) == (None, 1, [["exact", "NaN"]], None)

@@ -297,7 +297,7 @@ def _facts(run: _Run, model: str) -> RunFacts:
         runs=len(run.summaries),
         rows=len(run.records),
         errors=sum(1 for r in records if r.get("error") is not None),
-        retries=sum(max(0, int(r.get("attempts") or 1) - 1) for r in records),
+        retries=sum(max(0, int(_number(r.get("attempts")) or 1) - 1) for r in records),
         duration=math.fsum(_number(s.get("duration")) or 0.0 for s in run.summaries),
         concurrency=[_limits(s.get("concurrency")) for s in run.summaries],
         usage=usage,
@@ -347,7 +347,7 @@ def _cell(record: dict[str, Any]) -> dict[str, Any]:
         "tb": text(error.get("traceback")) if error else "",
         "md": text({s.get("name"): s.get("metadata") for s in scores if s.get("metadata")} or None),
         "t": _number(record.get("duration")),
-        "a": record.get("attempts") or 1,
+        "a": int(_number(record.get("attempts")) or 1),
         "u": text(record.get("usage")),
         "$": _number(record.get("cost")),
     }
