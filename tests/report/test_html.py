@@ -127,3 +127,13 @@ def test_non_finite_numbers_in_a_store_do_not_break_the_page(tmp_path: Path) -> 
     rows = json.loads(_scripts(render_html(build_view(store, ["odd"])))[0][1])
     cell = rows["evaluations"][0]["rows"][1]["c"][0]
     assert (cell["t"], cell["a"], cell["s"], cell["k"]) == (None, 1, [["exact", "NaN"]], None)
+
+
+def test_a_dataset_warning_heads_its_evaluation(tmp_path: Path) -> None:
+    store = JSONLStorage(tmp_path / ".dotevals")
+    store.open_writer("other", "eval_x", {"dataset_fingerprint": "sha256:<beef>"}).close()
+    write_run(store, "other", "eval_x", [ok(0, True)])
+    write_run(store, "pair", "eval_x", [ok(0, True)])
+    document = render_html(build_view(store, ["pair", "other"]))
+    assert '<h2>eval_x</h2><p class="warning">Warning: the models read different' in document
+    assert "other: sha256:&lt;beef&gt;" in document

@@ -138,3 +138,14 @@ def test_usage_and_cost_stored_with_records_are_totalled(tmp_path: Path) -> None
     assert facts.usage == {"prompt_tokens": 14.0, "completion_tokens": 4.0}
     assert facts.cost == 0.5
     assert evaluation.rows[1]["c"][0]["u"] == json.dumps(extra["usage"])
+
+
+def test_models_that_read_different_datasets_are_flagged(tmp_path: Path) -> None:
+    store = JSONLStorage(tmp_path / ".dotevals")
+    write_run(store, "pair", "eval_x[a]", [ok(0, True)])
+    write_run(store, "pair", "eval_x[b]", [ok(0, True)])
+    assert build_view(store, ["pair"]).evaluations[0].warnings == []
+    store.open_writer("other", "eval_x", {"dataset_fingerprint": "sha256:beef"}).close()
+    write_run(store, "other", "eval_x", [ok(0, True)])  # the first header is the one kept
+    (warning,) = build_view(store, ["pair", "other"]).evaluations[0].warnings
+    assert "pair a: sha256:feed" in warning and "other: sha256:beef" in warning

@@ -213,10 +213,11 @@ def _rows_section(ev: EvaluationView, index: int) -> str:
 
 
 def _evaluation(ev: EvaluationView, index: int) -> str:
+    warnings = "".join(f'<p class="warning">Warning: {escape(w)}</p>' for w in ev.warnings)
     differences = f"<h3>Paired differences</h3>{_difference_table(ev)}" if ev.differences else ""
     return (
         f'<section class="evaluation" id="evaluation-{index}"><h2>{escape(ev.name)}</h2>'
-        f"<h3>Metrics</h3>{_metric_table(ev)}{differences}{_plots(ev)}"
+        f"{warnings}<h3>Metrics</h3>{_metric_table(ev)}{differences}{_plots(ev)}"
         f"<h3>Run facts</h3>{_facts_table(ev)}{_rows_section(ev, index)}</section>"
     )
 

@@ -91,6 +91,8 @@ class EvaluationView:
     differences: list[DifferenceView]
     facts: list[RunFacts]
     rows: list[dict[str, Any]] = field(repr=False)
+    #: What a reader should know before comparing the models (datasets that differ).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,19 @@ def _evaluation_view(base: str, runs: list[_Run], several_experiments: bool) -> 
         differences=_differences(runs, models, metrics),
         facts=[_facts(run, model) for run, model in zip(runs, models)],
         rows=_rows(runs),
+        warnings=_dataset_warnings(runs, models),
     )
+
+
+def _dataset_warnings(runs: list[_Run], models: list[str]) -> list[str]:
+    """A warning when the models' runs read datasets with different fingerprints."""
+    prints = {model: run.header.get("dataset_fingerprint") for run, model in zip(runs, models)}
+    if len(set(prints.values())) < 2:
+        return []
+    listed = ", ".join(
+        f"{model}: {fingerprint or 'unknown'}" for model, fingerprint in prints.items()
+    )
+    return [f"the models read different datasets ({listed}); rows are aligned by item id only"]
 
 
 def _score_metrics(runs: Iterable[_Run]) -> list[tuple[str, str]]:
