@@ -76,6 +76,7 @@ def test_experiments_side_by_side_are_named_after_the_experiments(store: Storage
     write_run(store, "second", "eval_x", [ok(0, True), ok(1, False)])
     (evaluation,) = build_view(store, ["first", "second"]).evaluations
     assert evaluation.models == ["first", "second"]
+    assert build_view(store, ["first", "first"]).evaluations[0].models == ["first"]
     assert evaluation.differences[0].difference.interval.value == pytest.approx(-0.5)
 
 

@@ -126,6 +126,7 @@ def build_view(
     Raises:
         ConfigurationError: an experiment is missing, or no evaluation is called ``evaluation``.
     """
+    experiments = list(dict.fromkeys(experiments))  # each once, in the order given
     names = _evaluation_names(store, experiments, evaluation)
     groups: dict[str, list[tuple[str, str]]] = {}
     for experiment, name in names:
