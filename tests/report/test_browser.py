@@ -177,3 +177,20 @@ def test_rows_come_in_pages(browser: Any, tmp_path: Path) -> None:
     assert visible_items(browser)[:3] == [0, 3, 6]  # a filter starts again at page 1
     assert control(browser, "count").text == "84 of 250 rows"
     assert console_errors(browser) == []
+
+
+def test_the_detail_shows_tokens_and_cost_stored_with_a_record(
+    browser: Any, tmp_path: Path
+) -> None:
+    store = JSONLStorage(tmp_path / ".dotevals")
+    write_run(store, "paid", "eval_p", [ok(0, True)])
+    line = ok(1, True).to_dict() | {"usage": {"total_tokens": 9}, "cost": 0.125}
+    with (tmp_path / ".dotevals" / "paid" / "eval_p.jsonl").open("a") as f:
+        f.write(json.dumps(line) + "\n")
+    open_report(browser, write_report(store, ["paid"], tmp_path / "paid.html"))
+    browser.find_element(By.CSS_SELECTOR, f'{ROWS} tr[data-item="1"]').click()
+    detail = control(browser, "detail").text
+    assert 'tokens\n{"total_tokens": 9}' in detail and "cost\n0.125" in detail
+    browser.find_element(By.CSS_SELECTOR, f'{ROWS} tr[data-item="0"]').click()
+    assert "tokens" not in control(browser, "detail").text
+    assert console_errors(browser) == []

@@ -351,20 +351,28 @@ def _verdict(record: dict[str, Any]) -> int | None:
 
 
 def _cell(record: dict[str, Any]) -> dict[str, Any]:
-    """One model's answer to one row, with short keys: the report holds many of them."""
+    """One model's answer to one row, with short keys: the report holds many of them.
+
+    ``r`` (response), ``s`` (scores), ``k`` (verdict) and ``a`` (attempts) are always there;
+    ``e`` (error), ``tb``, ``md`` (metadata), ``t`` (seconds), ``u`` (usage) and ``$`` (cost)
+    only when they have a value.
+    """
     error = record.get("error")
     scores = record.get("scores") or []
+    optional = {
+        "e": f"{error.get('type')}: {error.get('message', '')}" if error else None,
+        "tb": text(error.get("traceback")) if error else None,
+        "md": text({s.get("name"): s.get("metadata") for s in scores if s.get("metadata")} or None),
+        "t": _number(record.get("duration")),
+        "u": text(record.get("usage")),
+        "$": _number(record.get("cost")),
+    }
     return {
         "r": text(record.get("model_response")),
         "s": [[text(s.get("name")), text(s.get("value"))] for s in scores],
         "k": _verdict(record),
-        "e": f"{error.get('type')}: {error.get('message', '')}" if error else None,
-        "tb": text(error.get("traceback")) if error else "",
-        "md": text({s.get("name"): s.get("metadata") for s in scores if s.get("metadata")} or None),
-        "t": _number(record.get("duration")),
         "a": int(_number(record.get("attempts")) or 1),
-        "u": text(record.get("usage")),
-        "$": _number(record.get("cost")),
+        **{key: value for key, value in optional.items() if value not in (None, "")},
     }
 
 

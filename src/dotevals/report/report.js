@@ -104,7 +104,7 @@
     var model = wrongFor === "" ? -1 : Number(wrongFor);
     var query = this.control("f-search").value.trim().toLowerCase();
     return this.rows.filter(function (row) {
-      if (errors && !row.c.some(function (c) { return !!c && c.e !== null; })) return false;
+      if (errors && !row.c.some(function (c) { return !!c && !!c.e; })) return false;
       if (onlyDisagree && !row.x) return false;
       if (model >= 0 && !wrong(row.c[model])) return false;
       return !query || haystack(row).indexOf(query) >= 0;
@@ -148,7 +148,7 @@
     td.appendChild(el("div", "response", clip(cell.r)));
     var scores = cell.s.map(function (s) { return s[0] + " = " + s[1]; }).join(", ");
     if (scores) td.appendChild(el("div", "scores", scores));
-    if (cell.e !== null) td.appendChild(el("div", "error", clip(cell.e)));
+    if (cell.e) td.appendChild(el("div", "error", clip(cell.e)));
     return td;
   };
 
@@ -206,8 +206,8 @@
         field(list, "error", cell.e);
         field(list, "traceback", cell.tb);
         field(list, "tokens", cell.u);
-        field(list, "cost", cell.$ === null ? null : String(cell.$));
-        field(list, "time", cell.t === null ? null : cell.t.toFixed(3) + " s");
+        field(list, "cost", cell.$ === undefined ? null : String(cell.$));
+        field(list, "time", cell.t === undefined ? null : cell.t.toFixed(3) + " s");
         field(list, "attempts", String(cell.a));
       }
       part.appendChild(list);
