@@ -20,32 +20,36 @@ from pathlib import Path
 from typing import Any
 
 from dotevals.report import build_view, render_html
-from dotevals.results import Record
+from dotevals.results import Header, Record, Summary
 from dotevals.storage import JSONLStorage
 
 
 def _record(i: int, model: int) -> Record:
     right = (i * 7 + model * 3) % 10 != 0
     error = {"type": "APITimeoutError", "message": "timed out", "traceback": ""}
-    return Record(
-        item_id=i,
-        dataset_row={"question": f"What is {i} + {i % 97}?", "answer": str(i + i % 97)},
-        prompt=f"Answer with a number only. What is {i} + {i % 97}?",
-        model_response=f"The answer is {i + i % 97 + (0 if right else 1)}.",
-        scores=[{"name": "numeric_match", "value": right, "metrics": ["accuracy"], "metadata": {}}],
-        error=error if i % 501 == model else None,
-        timestamp=1.0,
-        duration=0.2 + (i % 13) / 100,
+    score = {"name": "numeric_match", "value": right, "metrics": ["accuracy"], "metadata": {}}
+    return Record.from_dict(
+        {
+            "item_id": i,
+            "dataset_row": {"question": f"What is {i} + {i % 97}?", "answer": str(i + i % 97)},
+            "prompt": f"Answer with a number only. What is {i} + {i % 97}?",
+            "model_response": f"The answer is {i + i % 97 + (0 if right else 1)}.",
+            "scores": [score],
+            "error": error if i % 501 == model else None,
+            "timestamp": 1.0,
+            "duration": 0.2 + (i % 13) / 100,
+        }
     )
 
 
 def make_store(root: Path, rows: int) -> JSONLStorage:
     store = JSONLStorage(root)
     for model in (0, 1):
-        writer = store.open_writer("bench", f"eval_sums[local:m{model}]", {"started_at": 1.0})
+        name = f"eval_sums[local:m{model}]"
+        writer = store.open_writer("bench", name, Header("bench", name, started_at=1.0))
         for i in range(rows):
             writer.append(_record(i, model))
-        writer.write_summary({"duration": 1.0, "concurrency": [[0.0, 16]]})
+        writer.write_summary(Summary(duration=1.0, concurrency=[(0.0, 16)]))
         writer.close()
     return store
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dotevals.results import Record
+from dotevals.results import Header, Record, Summary
 from dotevals.storage import Storage
 
 SCRIPT_RESPONSE = "<script>window.__pwned = 1</script>"
@@ -19,20 +19,31 @@ def score(
 
 
 def ok(item: int, value: Any, response: str = "", prompt: str = "") -> Record:
-    return Record(
-        item_id=item,
-        dataset_row={"question": f"question {item}"},
-        prompt=prompt or f"prompt {item}",
-        model_response=response or f"answer {item}",
-        scores=[score(value)],
-        timestamp=1.0,
-        duration=0.25,
+    return Record.from_dict(
+        {
+            "item_id": item,
+            "dataset_row": {"question": f"question {item}"},
+            "prompt": prompt or f"prompt {item}",
+            "model_response": response or f"answer {item}",
+            "scores": [score(value)],
+            "timestamp": 1.0,
+            "duration": 0.25,
+        }
     )
 
 
 def failed(item: int, message: str = "boom") -> Record:
     error = {"type": "ValueError", "message": message, "traceback": "Traceback: line 1"}
-    return Record(item, {"question": f"question {item}"}, prompt=f"prompt {item}", error=error)
+    row = {"question": f"question {item}"}
+    return Record.from_dict(
+        {"item_id": item, "dataset_row": row, "prompt": f"prompt {item}", "error": error}
+    )
+
+
+def header(**fields: Any) -> Header:
+    """A header as a run writes it; ``fields`` replace the defaults."""
+    defaults = {"dotevals_version": "0.1.0", "git_commit": "abc123", "started_at": 2.0}
+    return Header.from_dict(defaults | {"dataset_fingerprint": "sha256:feed"} | fields)
 
 
 def write_run(
@@ -43,12 +54,13 @@ def write_run(
     summary: dict[str, Any] | None = None,
 ) -> None:
     """Store ``records`` (and a summary) the way a run does."""
-    header = {"experiment": experiment, "evaluation": evaluation, "dotevals_version": "0.1.0"}
-    header |= {"git_commit": "abc123", "dataset_fingerprint": "sha256:feed", "started_at": 2.0}
-    writer = store.open_writer(experiment, evaluation, header)
+    writer = store.open_writer(
+        experiment, evaluation, header(experiment=experiment, evaluation=evaluation)
+    )
     for record in records:
         writer.append(record)
-    writer.write_summary(summary or {"duration": 1.5, "concurrency": [[0.0, 16], [0.5, 32]]})
+    stored = summary or {"duration": 1.5, "concurrency": [[0.0, 16], [0.5, 32]]}
+    writer.write_summary(Summary.from_dict(stored))
     writer.close()
 
 

@@ -8,6 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from dotevals.cli import main
+from dotevals.pricing import load_prices
+from dotevals.report import build_view
+from dotevals.results import Record
 from dotevals.storage import JSONLStorage
 from report.runs import ok, write_run
 
@@ -111,3 +114,23 @@ def test_under_xdist_the_controller_writes_one_report(pytester: pytest.Pytester)
     result.stdout.fnmatch_lines([f"dotevals report: {pytester.path / 'r.html'}"])
     document = (pytester.path / "r.html").read_text()
     assert "<h2>eval_one</h2>" in document and "<h2>eval_two</h2>" in document
+
+
+def test_prices_give_each_row_and_run_its_cost(tmp_path: Path) -> None:
+    store = JSONLStorage(tmp_path / ".dotevals")
+    usage = {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500}
+    records = [
+        Record.from_dict(ok(0, True).to_dict() | {"model": "m", "usage": usage}),
+        Record.from_dict(ok(1, True).to_dict() | {"model": "unpriced", "usage": usage}),
+    ]
+    write_run(store, "paid", "eval_p", records)
+    prices = tmp_path / "prices.toml"
+    prices.write_text('[models."m"]\ninput = 2.0\noutput = 10.0\n')
+    out = tmp_path / "r.html"
+    code, _ = _report("paid", "-o", str(out), "--prices", str(prices), "--storage", store.url)
+    assert code == 0
+    (facts,) = build_view(store, ["paid"], prices=load_prices(prices)).evaluations[0].facts
+    assert facts.cost == pytest.approx(0.007)  # 1000 x $2 + 500 x $10 per million tokens
+    assert "<td>0.0070</td>" in out.read_text()
+    code, output = _report("paid", "-o", str(out), "--prices", str(tmp_path / "none.toml"))
+    assert code == 2 and "none.toml" in output

@@ -13,7 +13,7 @@ import pytest
 
 from dotevals.report import build_view, redact, render_html, write_report
 from dotevals.storage import JSONLStorage
-from report.runs import BREAKOUT_RESPONSE, SCRIPT_RESPONSE, failed, ok, write_run
+from report.runs import BREAKOUT_RESPONSE, SCRIPT_RESPONSE, failed, header, ok, write_run
 
 
 class _Scripts(HTMLParser):
@@ -129,9 +129,18 @@ def test_non_finite_numbers_in_a_store_do_not_break_the_page(tmp_path: Path) -> 
     assert (cell.get("t"), cell["a"], cell["s"], cell["k"]) == (None, 1, [["exact", "NaN"]], None)
 
 
+def test_run_facts_name_the_stored_model(tmp_path: Path) -> None:
+    store = JSONLStorage(tmp_path / ".dotevals")
+    writer = store.open_writer("m", "eval_m", header(model="gpt-4o-<mini>"))
+    writer.append(ok(0, True))
+    writer.close()
+    document = render_html(build_view(store, ["m"]))
+    assert "<td>m / eval_m</td><td>gpt-4o-&lt;mini&gt;</td>" in document
+
+
 def test_a_dataset_warning_heads_its_evaluation(tmp_path: Path) -> None:
     store = JSONLStorage(tmp_path / ".dotevals")
-    store.open_writer("other", "eval_x", {"dataset_fingerprint": "sha256:<beef>"}).close()
+    store.open_writer("other", "eval_x", header(dataset_fingerprint="sha256:<beef>")).close()
     write_run(store, "other", "eval_x", [ok(0, True)])
     write_run(store, "pair", "eval_x", [ok(0, True)])
     document = render_html(build_view(store, ["pair", "other"]))

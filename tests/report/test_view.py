@@ -11,10 +11,10 @@ import pytest
 from dotevals.errors import ConfigurationError
 from dotevals.report import build_view
 from dotevals.report._stats import mean_interval, paired_difference, wilson_interval
-from dotevals.results import Record
+from dotevals.results import Record, Summary
 from dotevals.storage import JSONLStorage, Storage
 from dotevals.storage.sqlite import SQLiteStorage
-from report.runs import failed, ok, score, two_model_records, write_run
+from report.runs import failed, header, ok, score, two_model_records, write_run
 
 
 def test_wilson_interval_matches_the_textbook_figures() -> None:
@@ -97,7 +97,9 @@ def test_missing_names_are_errors_that_list_what_exists(store: Storage) -> None:
 
 
 def test_a_custom_metric_comes_from_the_stored_summary(store: Storage) -> None:
-    record = Record(0, [1], scores=[score(0.5, "sim", ("median",))])
+    record = Record.from_dict(
+        {"item_id": 0, "dataset_row": [1], "scores": [score(0.5, "sim", ("median",))]}
+    )
     figure = {"value": 0.5, "stderr": 0.1, "ci_low": 0.3, "ci_high": 0.7, "count": 1}
     write_run(store, "custom", "eval_c", [record], {"metrics": {"sim": {"median": figure}}})
     (metric,) = build_view(store, ["custom"]).evaluations[0].metrics
@@ -115,9 +117,9 @@ def test_run_facts_count_runs_retries_usage_and_cost(store: Storage) -> None:
     records = [ok(0, True), ok(1, True), failed(2)]
     records[0].attempts = 3
     write_run(store, "facts", "eval_f", records)
-    writer = store.open_writer("facts", "eval_f", {})
+    writer = store.open_writer("facts", "eval_f", header())
     writer.append(ok(2, True))
-    writer.write_summary({"duration": 0.5, "concurrency": [[0.0, 8]]})
+    writer.write_summary(Summary.from_dict({"duration": 0.5, "concurrency": [[0.0, 8]]}))
     writer.close()
     (facts,) = build_view(store, ["facts"]).evaluations[0].facts
     assert (facts.runs, facts.rows, facts.errors, facts.retries) == (2, 3, 0, 2)
@@ -146,7 +148,13 @@ def test_models_that_read_different_datasets_are_flagged(tmp_path: Path) -> None
     write_run(store, "pair", "eval_x[a]", [ok(0, True)])
     write_run(store, "pair", "eval_x[b]", [ok(0, True)])
     assert build_view(store, ["pair"]).evaluations[0].warnings == []
-    store.open_writer("other", "eval_x", {"dataset_fingerprint": "sha256:beef"}).close()
+    store.open_writer("other", "eval_x", header(dataset_fingerprint="sha256:beef")).close()
     write_run(store, "other", "eval_x", [ok(0, True)])  # the first header is the one kept
     (warning,) = build_view(store, ["pair", "other"]).evaluations[0].warnings
     assert "pair a: sha256:feed" in warning and "other: sha256:beef" in warning
+
+
+def test_without_costs_on_records_the_summary_cost_is_shown(tmp_path: Path) -> None:
+    store = JSONLStorage(tmp_path / ".dotevals")
+    write_run(store, "priced", "eval_p", [ok(0, True)], {"duration": 1.0, "cost": 0.75})
+    assert build_view(store, ["priced"]).evaluations[0].facts[0].cost == 0.75

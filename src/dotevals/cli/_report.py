@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from dotevals.cli._common import require_experiment, storage_option
+from dotevals.cli._common import prices_option, require_experiment, storage_option
+from dotevals.pricing import Prices
 from dotevals.report import write_report
 from dotevals.storage import Storage
 
@@ -24,9 +25,14 @@ __all__ = ["report_command"]
     type=click.Path(dir_okay=False, path_type=Path),
     help="The HTML file to write.",
 )
+@prices_option
 @storage_option
 def report_command(
-    experiments: tuple[str, ...], evaluation: str | None, output: Path, store: Storage
+    experiments: tuple[str, ...],
+    evaluation: str | None,
+    output: Path,
+    prices: Prices | None,
+    store: Storage,
 ) -> None:
     """Write an HTML report: metrics with intervals, plots, run facts and every row.
 
@@ -35,5 +41,5 @@ def report_command(
     """
     for experiment in experiments:
         require_experiment(store, experiment)
-    path = write_report(store, experiments, output, evaluation)
+    path = write_report(store, experiments, output, evaluation, prices)
     click.echo(f"Report written to {path}")

@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from dotevals.pricing import Prices
 from dotevals.report._html import redact, render_html
 from dotevals.report._view import ReportView, build_view
 from dotevals.storage import Storage, open_storage
@@ -23,13 +24,16 @@ def write_report(
     experiments: Sequence[str],
     path: str | os.PathLike[str],
     evaluation: str | None = None,
+    prices: Prices | None = None,
 ) -> Path:
     """Write the report of ``experiments`` to ``path`` (folders made as needed); return it.
+
+    ``prices`` prices the records' token usage (see :func:`build_view`).
 
     Raises:
         ConfigurationError: an experiment or the evaluation is not in the store.
     """
-    document = render_html(build_view(store, experiments, evaluation))
+    document = render_html(build_view(store, experiments, evaluation, prices))
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")

@@ -140,6 +140,7 @@ def _fact_row(f: RunFacts) -> list[object]:
     return [
         f.model,
         f"{f.experiment} / {f.evaluation}",
+        text(h.get("model")) or "-",
         text(h.get("dotevals_version")) or "-",
         text(h.get("git_commit")) or "-",
         text(h.get("dataset_fingerprint")) or "-",
@@ -159,6 +160,7 @@ def _facts_table(ev: EvaluationView) -> str:
     head = [
         "model",
         "experiment / evaluation",
+        "model name",
         "dotevals",
         "git commit",
         "dataset fingerprint",

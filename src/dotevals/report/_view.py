@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from dotevals import _meta
 from dotevals.errors import ConfigurationError
+from dotevals.pricing import Prices
 from dotevals.report._stats import (
     Difference,
     Interval,
@@ -26,7 +27,7 @@ from dotevals.report._stats import (
     paired_difference,
     wilson_interval,
 )
-from dotevals.results import MetricValue
+from dotevals.results import MetricValue, Usage
 from dotevals.storage import Storage
 
 __all__ = [
@@ -116,12 +117,16 @@ class _Run:
 
 
 def build_view(
-    store: Storage, experiments: Sequence[str], evaluation: str | None = None
+    store: Storage,
+    experiments: Sequence[str],
+    evaluation: str | None = None,
+    prices: Prices | None = None,
 ) -> ReportView:
     """Read ``experiments`` from ``store`` into a :class:`ReportView`.
 
     ``evaluation`` keeps one evaluation: its full name (``eval_x[local:a]``) or its name
-    without parameters (``eval_x``, every model).
+    without parameters (``eval_x``, every model). ``prices`` gives each record with token
+    usage its cost (by the record's model, else the evaluation's).
 
     Raises:
         ConfigurationError: an experiment is missing, or no evaluation is called ``evaluation``.
@@ -132,7 +137,9 @@ def build_view(
     for experiment, name in names:
         groups.setdefault(_split(name)[0], []).append((experiment, name))
     views = [
-        _evaluation_view(base, [_load(store, e, n) for e, n in members], len(experiments) > 1)
+        _evaluation_view(
+            base, [_load(store, e, n, prices) for e, n in members], len(experiments) > 1
+        )
         for base, members in groups.items()
     ]
     return ReportView(list(experiments), store.url, time.time(), _meta.version(), views)
@@ -165,17 +172,28 @@ def _split(name: str) -> tuple[str, str | None]:
     return (match["base"], match["param"]) if match else (name, None)
 
 
-def _load(store: Storage, experiment: str, evaluation: str) -> _Run:
+def _load(store: Storage, experiment: str, evaluation: str, prices: Prices | None) -> _Run:
     run = _Run(experiment, evaluation, {}, [], {})
     for entry in store.iter_entries(experiment, evaluation):
         kind = entry.get("type", "record")
         if kind == "record":
+            if prices is not None and "cost" not in entry:
+                _price(entry, run.header, prices)
             run.records[int(entry["item_id"])] = entry
         elif kind == "header" and not run.header:
             run.header = entry
         elif kind == "summary":
             run.summaries.append(entry)
     return run
+
+
+def _price(record: dict[str, Any], header: dict[str, Any], prices: Prices) -> None:
+    """Set the record's ``cost`` from its usage when ``prices`` knows its model."""
+    model = record.get("model") or header.get("model")
+    usage = Usage.from_dict(record.get("usage"))
+    cost = prices.cost(model if isinstance(model, str) else None, usage)
+    if cost is not None:
+        record["cost"] = cost
 
 
 def _label(run: _Run, several_experiments: bool) -> str:
@@ -316,8 +334,13 @@ def _facts(run: _Run, model: str) -> RunFacts:
         duration=math.fsum(_number(s.get("duration")) or 0.0 for s in run.summaries),
         concurrency=[_limits(s.get("concurrency")) for s in run.summaries],
         usage=usage,
-        cost=math.fsum(costs) if costs else None,
+        cost=math.fsum(costs) if costs else _summary_cost(run),
     )
+
+
+def _summary_cost(run: _Run) -> float | None:
+    """The cost the last summary holds (a run given a price table works it out)."""
+    return _number(run.summaries[-1].get("cost")) if run.summaries else None
 
 
 def _limits(history: Any) -> list[int]:
