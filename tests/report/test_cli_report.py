@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -74,6 +76,22 @@ def test_pytest_option_writes_the_two_model_report(pytester: pytest.Pytester) ->
     assert "<td>local:a</td><td>0.500</td>" in document  # 7 right, 29 wrong on purpose
     assert "<td>local:b</td><td>0.000</td>" in document
     assert "local:b - local:a" in document
+
+
+def test_the_session_report_prices_usage_with_the_session_prices(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(eval_two=TWO_MODELS)
+    pytester.makefile(".toml", prices='[models."a"]\ninput = 1000.0\noutput = 1000.0\n')
+    result = pytester.runpytest_subprocess(
+        *("--model", "local:a", "--prices", "prices.toml", "--dotevals-report", "r.html")
+    )
+    result.assert_outcomes(passed=1)
+    document = (pytester.path / "r.html").read_text()
+    data = re.search(r'<script type="application/json" id="dotevals-data">(.*?)</script>', document)
+    assert data is not None
+    rows = json.loads(data[1])["evaluations"][0]["rows"]
+    assert all(row["c"][0]["$"] > 0 for row in rows)  # each row's tokens at $1000 / M
 
 
 def test_ini_setting_writes_the_report_next_to_the_ini_file(

@@ -40,7 +40,8 @@ class ReportHooks:
             return  # the controller writes the report of every worker's evaluations
         path = _report_path(config, state.settings.report)
         try:
-            written = session_report(path, [(r.experiment, r.storage_url) for r in state.reports])
+            runs = [(r.experiment, r.storage_url) for r in state.reports]
+            written = session_report(path, runs, state.prices)
         except (DotevalsError, OSError) as exc:
             self.message = f"dotevals report not written to {path}: {exc}"
         else:

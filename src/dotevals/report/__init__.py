@@ -42,8 +42,14 @@ def write_report(
     return target
 
 
-def session_report(path: str | os.PathLike[str], runs: Sequence[tuple[str, str]]) -> list[Path]:
+def session_report(
+    path: str | os.PathLike[str],
+    runs: Sequence[tuple[str, str]],
+    prices: Prices | None = None,
+) -> list[Path]:
     """Write the report of a session's ``(experiment, storage URL)`` runs to ``path``.
+
+    ``prices`` (the session's price table) prices the records' usage.
 
     One store gives one file at ``path``; experiments in several stores give one file per
     store, numbered (``report-1.html``, ``report-2.html``). Nothing is written without runs.
@@ -57,5 +63,5 @@ def session_report(path: str | os.PathLike[str], runs: Sequence[tuple[str, str]]
     written = []
     for n, (url, experiments) in enumerate(by_store.items(), start=1):
         where = target if len(by_store) == 1 else target.with_stem(f"{target.stem}-{n}")
-        written.append(write_report(open_storage(url), experiments, where))
+        written.append(write_report(open_storage(url), experiments, where, prices=prices))
     return written
