@@ -28,14 +28,14 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from http import HTTPStatus
 from typing import Any
 
 from dotevals.testing._model import answer
 
-__all__ = ["DEFAULT_MODEL", "run_server", "serve"]
+__all__ = ["DEFAULT_MODEL", "ServerSettings", "run_server", "serve"]
 
 DEFAULT_MODEL = "dotevals-test"
 """The model name served when none is given."""
@@ -46,6 +46,7 @@ _MAX_CHOICES = 128
 _BACKLOG = 2048
 _UNCOUNTED_PATHS = frozenset({"/stats", "/stats/reset"})
 _PIECES = re.compile(r"(?<=\s)(?=\S)")
+_ERRORS = (429, 500, 503, 529)
 _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
     401: ("invalid_request_error", "invalid_api_key"),
@@ -61,15 +62,104 @@ Json = dict[str, Any]
 ReadyCallback = Callable[[str, int], None]
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {text!r}")
+    return value
+
+
+def _knob(flag: str, help: str, **argparse_options: Any) -> Any:
+    """Metadata of a setting: its command-line flag and how argparse reads it."""
+    return {"flag": flag, "help": help, **argparse_options}
+
+
 @dataclass(frozen=True)
-class _Config:
-    latency: float = 0.0
-    error_rate: float = 0.0
-    error_status: int = 429
-    retry_after: float | None = None
-    api_key: str | None = None
+class ServerSettings:
+    """The test server's knobs, declared once: ``serve``, the command line and
+    :class:`~dotevals.testing.ServerProcess` all read them from here.
+
+    Attributes:
+        latency: Seconds each completion request waits before answering.
+        error_rate: Fraction in [0, 1] of completion requests answered with an error; the
+            k-th request fails when ``floor(k * rate) != floor((k - 1) * rate)``.
+        error_status: The status of injected errors (429, 500, 503 or 529).
+        retry_after: Seconds sent as ``Retry-After`` with injected errors; None omits it.
+        api_key: When set, ``/v1/*`` requests need ``Authorization: Bearer <api_key>`` (or
+            Anthropic's ``x-api-key: <api_key>``).
+        capacity: When set, at most this many completion requests are served at once and the
+            rest wait their turn, so latency rises once more are in flight (a saturated
+            inference server, such as vLLM with a full batch).
+        model_names: The names listed by ``/v1/models`` (any name is accepted).
+    """
+
+    latency: float = field(
+        default=0.0,
+        metadata=_knob("--latency", "seconds per completion request", type=_non_negative),
+    )
+    error_rate: float = field(
+        default=0.0,
+        metadata=_knob("--error-rate", "fraction of requests that fail", type=_fraction),
+    )
+    error_status: int = field(
+        default=429,
+        metadata=_knob("--error-status", "status of injected errors", type=int, choices=_ERRORS),
+    )
+    retry_after: float | None = field(
+        default=None,
+        metadata=_knob("--retry-after", "Retry-After seconds on errors", type=_non_negative),
+    )
+    api_key: str | None = field(
+        default=None,
+        metadata=_knob("--api-key", "require this key on /v1/* (default: $VLLM_API_KEY, as vLLM)"),
+    )
+    capacity: int | None = field(
+        default=None,
+        metadata=_knob("--capacity", "requests served at once; others queue", type=_positive),
+    )
     model_names: tuple[str, ...] = (DEFAULT_MODEL,)
-    capacity: int | None = None
+
+    def argv(self) -> list[str]:
+        """The command-line flags that give these settings (those left at their default: none)."""
+        args: list[str] = []
+        for knob in fields(self):
+            value = getattr(self, knob.name)
+            if "flag" in knob.metadata and value != knob.default:
+                args += [knob.metadata["flag"], repr(value) if isinstance(value, float) else value]
+        for name in self.model_names if self.model_names != (DEFAULT_MODEL,) else ():
+            args += ["--model", name]
+        return [str(arg) for arg in args]
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    """One option per :class:`ServerSettings` knob that has a flag."""
+    for knob in fields(ServerSettings):
+        options = dict(knob.metadata)
+        if options:
+            parser.add_argument(
+                options.pop("flag"), dest=knob.name, default=knob.default, **options
+            )
 
 
 @dataclass(slots=True)
@@ -323,7 +413,7 @@ Choice = tuple[str, str]  # (text, finish_reason)
 class _App:
     """Routes requests, keeps the counters, and tracks open connections."""
 
-    def __init__(self, config: _Config) -> None:
+    def __init__(self, config: ServerSettings) -> None:
         self.config = config
         self.stats = _Stats()
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -597,14 +687,8 @@ def _stream(
 async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
+    settings: ServerSettings | None = None,
     *,
-    latency: float = 0.0,
-    error_rate: float = 0.0,
-    error_status: int = 429,
-    retry_after: float | None = None,
-    api_key: str | None = None,
-    model_names: Sequence[str] = (DEFAULT_MODEL,),
-    capacity: int | None = None,
     on_ready: ReadyCallback | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
@@ -613,28 +697,11 @@ async def serve(
     Args:
         host: The address to bind.
         port: The port to bind; 0 picks a free one.
-        latency: Seconds each completion request waits before answering.
-        error_rate: Fraction in [0, 1] of completion requests answered with an error; the
-            k-th request fails when ``floor(k * rate) != floor((k - 1) * rate)``.
-        error_status: The status of injected errors (e.g. 429, 500, 503).
-        retry_after: Seconds sent as ``Retry-After`` with injected errors; None omits it.
-        api_key: When set, ``/v1/*`` requests need ``Authorization: Bearer <api_key>``.
-        model_names: The names listed by ``/v1/models`` (any name is accepted).
-        capacity: When set, at most this many completion requests are served at once and the
-            rest wait their turn, so latency rises once more are in flight (a saturated
-            inference server, such as vLLM with a full batch).
+        settings: The knobs (latency, injected errors, API key, model names).
         on_ready: Called with the host and the bound port once the server listens.
         stop: An event that stops the server when set.
     """
-    config = _Config(
-        latency,
-        error_rate,
-        error_status,
-        retry_after,
-        api_key,
-        tuple(model_names) or (DEFAULT_MODEL,),
-        capacity,
-    )
+    config = settings or ServerSettings()
     app = _App(config)
     if stop is None:
         stop = asyncio.Event()
@@ -682,34 +749,6 @@ async def _shutdown(server: asyncio.Server, app: _App) -> None:
 # --------------------------------------------------------------------------- command line
 
 
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {text!r}")
-    return value
-
-
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m dotevals.testing",
@@ -719,17 +758,9 @@ def _build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     add("--port", type=_port, default=8000, help="port to bind; 0 picks a free one")
-    add("--latency", type=_non_negative, default=0.0, help="seconds per completion request")
-    add("--error-rate", type=_fraction, default=0.0, help="fraction of requests that fail")
-    add("--error-status", type=int, choices=(429, 500, 503), default=429)
-    add("--retry-after", type=_non_negative, default=None, help="Retry-After seconds on errors")
-    add("--capacity", type=_positive, default=None, help="requests served at once; others queue")
-    add(
-        "--api-key",
-        default=os.environ.get("VLLM_API_KEY") or None,
-        help="require 'Authorization: Bearer KEY' on /v1/* (default: $VLLM_API_KEY, as vLLM)",
-    )
-    add("--model", action="append", default=[], help="a model name to serve (repeatable)")
+    _add_settings(parser)
+    parser.set_defaults(api_key=os.environ.get("VLLM_API_KEY") or None)
+    add("--model", "-m", action="append", default=[], help="a model name to serve (repeatable)")
     add("--served-model-name", nargs="+", default=None, help="names to serve (vLLM style)")
     ignored = parser.add_argument_group("accepted and ignored, for vLLM compatibility")
     ignored.add_argument("--dtype")
@@ -756,17 +787,9 @@ def run_server(argv: Sequence[str] | None = None) -> int:
     """
     args = _build_parser().parse_args(argv)
     names = args.served_model_name or args.model or [DEFAULT_MODEL]
-    coroutine = serve(
-        args.host,
-        args.port,
-        latency=args.latency,
-        error_rate=args.error_rate,
-        error_status=args.error_status,
-        retry_after=args.retry_after,
-        api_key=args.api_key,
-        model_names=names,
-        capacity=args.capacity,
-        on_ready=_announce,
-    )
-    asyncio.run(coroutine)
+    knobs = {
+        knob.name: getattr(args, knob.name) for knob in fields(ServerSettings) if knob.metadata
+    }
+    settings = ServerSettings(**knobs, model_names=tuple(names))
+    asyncio.run(serve(args.host, args.port, settings, on_ready=_announce))
     return 0
