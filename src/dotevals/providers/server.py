@@ -449,7 +449,7 @@ class LocalServerProvider(SharedResourceProvider):
         digest = hashlib.sha256(json.dumps(served, default=repr).encode()).hexdigest()[:16]
         return f"{self.name}:{resource_key(spec, dict(config))}:{digest}"
 
-    def server_env(self, secret: str) -> dict[str, str]:
+    def server_env(self, secret: str, port: int, config: Mapping[str, Any]) -> dict[str, str]:
         """The environment of a server: this process's, ``env`` and the API key variable."""
         env = {**os.environ, **self.env}
         if self.api_key_env is not None:
@@ -469,7 +469,7 @@ class LocalServerProvider(SharedResourceProvider):
             log_path=log_path,
             records=self.log_dir / "servers",
             grace=self.stop_grace,
-            env=self.server_env(secret),
+            env=self.server_env(secret, port, config),
             shown=shown,
             secret=secret if uses_key else "",
             port=port,

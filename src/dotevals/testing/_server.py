@@ -6,10 +6,11 @@ It speaks HTTP/1.1 with keep-alive and ``Content-Length`` bodies, which is all t
 for a real provider in the demo, the tests and the benchmarks.
 
 Endpoints: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``,
-``POST /v1/completions`` (both with optional ``stream: true``), ``GET /stats`` and
-``POST /stats/reset``. Completion requests honour two optional request headers:
-``X-Dotevals-Latency: SECONDS`` overrides the latency, and ``X-Dotevals-Status: CODE``
-forces the answer's status (``200`` forces success, ``4xx``/``5xx`` an error).
+``POST /v1/completions`` (both with optional ``stream: true``), Anthropic's
+``POST /v1/messages`` (not streamed), ``GET /stats`` and ``POST /stats/reset``. Completion
+requests honour two optional request headers: ``X-Dotevals-Latency: SECONDS`` overrides the
+latency, and ``X-Dotevals-Status: CODE`` forces the answer's status (``200`` forces success,
+``4xx``/``5xx`` an error).
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ class ServerSettings:
     )
     api_key: str | None = field(
         default=None,
-        metadata=_knob("--api-key", "require this key on /v1/* (default: $VLLM_API_KEY, as vLLM)"),
+        metadata=_knob(
+            "--api-key", "require this key on /v1/* (default: $VLLM_API_KEY, $LLAMA_API_KEY)"
+        ),
     )
     capacity: int | None = field(
         default=None,
@@ -429,6 +432,7 @@ class _App:
             "/v1/models": ("GET", self._models),
             "/v1/chat/completions": ("POST", self._chat),
             "/v1/completions": ("POST", self._completions),
+            "/v1/messages": ("POST", self._messages),
             "/stats": ("GET", self._get_stats),
             "/stats/reset": ("POST", self._reset_stats),
         }
@@ -494,6 +498,8 @@ class _App:
 
     def _check_auth(self, request: _Request) -> None:
         given = request.headers.get("authorization")
+        if given is None and "x-api-key" in request.headers:  # Anthropic's header
+            given = f"Bearer {request.headers['x-api-key']}"
         if given is None:
             raise _HTTPError(401, "You didn't provide an API key.")
         if not secrets.compare_digest(given.encode(), str(self._auth).encode()):
@@ -555,6 +561,25 @@ class _App:
         ]
         envelope["usage"] = usage
         return _json_response(200, envelope, request.keep_alive)
+
+    async def _messages(self, request: _Request) -> bytes:
+        """Anthropic's Messages API (``POST /v1/messages``, not streamed)."""
+        body = _json_body(request)
+        prompt, prompt_tokens = _chat_prompt(body)
+        prompt_tokens += _count_tokens(_content_text(body.get("system")))
+        [(text, reason)] = await self._complete(request, {**body, "n": 1}, [prompt])
+        envelope = self._envelope(body, "msg", "message")
+        message = {
+            "id": envelope["id"].replace("-", "_", 1),
+            "type": "message",
+            "role": "assistant",
+            "model": envelope["model"],
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "max_tokens" if reason == "length" else "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt_tokens, "output_tokens": _count_tokens(text)},
+        }
+        return _json_response(200, message, request.keep_alive)
 
     async def _complete(self, request: _Request, body: Json, prompts: list[str]) -> list[Choice]:
         """Applies the knobs (errors, latency), then answers each prompt n times."""
@@ -759,8 +784,9 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     add("--port", type=_port, default=8000, help="port to bind; 0 picks a free one")
     _add_settings(parser)
-    parser.set_defaults(api_key=os.environ.get("VLLM_API_KEY") or None)
-    add("--model", "-m", action="append", default=[], help="a model name to serve (repeatable)")
+    key_from_env = os.environ.get("VLLM_API_KEY") or os.environ.get("LLAMA_API_KEY")
+    parser.set_defaults(api_key=key_from_env or None)
+    add("--model", "-m", "--model-path", action="append", default=[], help="a model to serve")
     add("--served-model-name", nargs="+", default=None, help="names to serve (vLLM style)")
     ignored = parser.add_argument_group("accepted and ignored, for vLLM compatibility")
     ignored.add_argument("--dtype")
