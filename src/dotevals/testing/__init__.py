@@ -26,10 +26,20 @@ from typing import Any
 
 from dotevals.errors import ServerStartError
 from dotevals.providers import _supervisor
+from dotevals.testing._kit import ProviderCheck, check_provider
 from dotevals.testing._model import answer
 from dotevals.testing._server import DEFAULT_MODEL, ServerSettings, run_server, serve
 
-__all__ = ["DEFAULT_MODEL", "ServerProcess", "ServerSettings", "answer", "run_server", "serve"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "ProviderCheck",
+    "ServerProcess",
+    "ServerSettings",
+    "answer",
+    "check_provider",
+    "run_server",
+    "serve",
+]
 
 _LISTENING = re.compile(r"dotevals-testing listening on http://(\S+):(\d+)")
 _STOP_GRACE = 5.0
