@@ -80,7 +80,11 @@ async def _release(provider: ModelProvider, spec: str, handles: list[ModelHandle
         await handle.teardown()  # idempotent: the second call does nothing
         if handle.is_active:
             raise _fail(provider, spec, "a handle is still active after teardown")
-    await provider.teardown(handles[0].resource_id)  # a released resource: no error
+    try:
+        await provider.teardown(handles[0].resource_id)  # a released resource: no error
+    except Exception as exc:
+        problem = f"teardown of a released resource raised {type(exc).__name__}: {exc}"
+        raise _fail(provider, spec, f"{problem} (teardown must be idempotent)") from exc
 
 
 async def check_provider(

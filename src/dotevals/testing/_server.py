@@ -788,11 +788,12 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(api_key=key_from_env or None)
     add("--model", "-m", "--model-path", action="append", default=[], help="a model to serve")
     add("--served-model-name", nargs="+", default=None, help="names to serve (vLLM style)")
-    ignored = parser.add_argument_group("accepted and ignored, for vLLM compatibility")
-    ignored.add_argument("--dtype")
-    ignored.add_argument("--max-model-len", type=int)
-    ignored.add_argument("--tensor-parallel-size", type=int)
+    ignored = parser.add_argument_group("accepted and ignored: it stands in for these servers")
+    for flag in ("--dtype", "--max-model-len", "--tensor-parallel-size"):  # vLLM
+        ignored.add_argument(flag)
     ignored.add_argument("--gpu-memory-utilization", type=float)
+    for flag in ("--ctx-size", "--n-gpu-layers", "--tp-size", "--mem-fraction-static"):
+        ignored.add_argument(flag)  # llama.cpp's llama-server, SGLang
     return parser
 
 
