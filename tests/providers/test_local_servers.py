@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from dotevals.errors import ServerStartError
+from dotevals.errors import ProviderError, ServerStartError
 from dotevals.providers import LlamaCppProvider, OllamaProvider, SGLangProvider
 from dotevals.providers.ollama import ollama_url
 from dotevals.testing import ServerProcess, check_provider
@@ -74,6 +74,11 @@ async def test_ollama_connects_to_ollama_host(
 async def test_llamacpp_connects_to_a_given_url(running: ServerProcess) -> None:
     assert LlamaCppProvider().base_url == "http://127.0.0.1:8080/v1"
     await check_provider(LlamaCppProvider(running.base_url), "any", use=ask)
+
+
+async def test_server_options_without_start_are_explained(running: ServerProcess) -> None:
+    with pytest.raises(ProviderError, match=r"server options need LlamaCppProvider\(start=True\)"):
+        await LlamaCppProvider(running.base_url).setup("m", ctx_size=4096)
 
 
 def test_model_option_with_a_running_ollama(

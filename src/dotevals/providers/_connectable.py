@@ -94,5 +94,9 @@ class ConnectableServerProvider(LocalServerProvider):
                 spec, base_url=self.base_url, api_key=self.api_key or DUMMY_API_KEY, **options
             )
         except Exception as exc:
-            message = f"could not connect the {self.name} provider to {self.base_url}: {exc}"
+            message = (
+                f"could not make a client for the {self.name} server at {self.base_url}: "
+                f"{type(exc).__name__}: {exc} (setup options are client options here; server "
+                f"options need {type(self).__name__}(start=True))"
+            )
             raise ProviderError(message, provider=self.name, spec=spec) from exc
