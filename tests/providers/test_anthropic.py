@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import anthropic
 import pytest
 
+import dotevals.cache
 from dotevals.errors import ProviderError
 from dotevals.providers import AnthropicProvider
 from dotevals.retry import is_throttle, is_transient, retry_after
@@ -56,6 +58,25 @@ async def test_messages_answer_with_usage_and_the_client_is_shared(keyed: Server
     assert not client.is_closed()
     await second.teardown()
     assert client.is_closed() and provider.active_resources() == []
+
+
+async def test_answers_come_from_the_response_cache(tmp_path: Path) -> None:
+    cache = dotevals.cache.configure(tmp_path / "cache.sqlite")
+    assert cache is not None
+    try:
+        async with ServerProcess(api_key="sk-ant-test") as server:
+            handle = await provider_for(server).setup("dotevals-test")
+            client = handle.model
+            replies = [
+                await client.messages.create(model=client.model, max_tokens=8, messages=QUESTION)
+                for _ in range(2)
+            ]
+            await handle.teardown()
+            assert server.stats()["by_path"] == {"/v1/messages": 1}
+    finally:
+        dotevals.cache.configure(None)
+    assert [reply.content[0].text for reply in replies] == ["5", "5"]
+    assert (cache.hits, cache.misses) == (1, 1)
 
 
 async def test_the_contract_holds(keyed: ServerProcess) -> None:
