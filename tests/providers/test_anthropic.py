@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import pytest
 
+import dotevals
 import dotevals.cache
 from dotevals.errors import ProviderError
 from dotevals.providers import AnthropicProvider
@@ -108,6 +110,28 @@ async def test_errors_are_classified_for_retries(
     assert error.status_code == status
     assert (is_transient(error), is_throttle(error)) == (transient, throttle)
     assert retry_after(error) == 2.0  # the server's retry-after header
+
+
+async def test_overloaded_answers_are_retried_by_the_engine(tmp_path: Path) -> None:
+    """Every other request is a 529 with ``retry-after: 0``: every row still ends right."""
+    rows = [(f"What is {i}+1?", str(i + 1)) for i in range(6)]
+
+    @dotevals.foreach("q,a", rows)
+    async def ask(q: str, a: str, client: Any) -> bool:
+        reply = await client.messages.create(
+            model=client.model, max_tokens=8, messages=[{"role": "user", "content": q}]
+        )
+        return bool(reply.content[0].text == a)
+
+    async with ServerProcess(error_rate=0.5, error_status=529, retry_after=0.0) as server:
+        handle = await AnthropicProvider(api_key="k", base_url=server.url).setup("m")
+        result = await dotevals.run_async(
+            ask, experiment="e", storage=f"json://{tmp_path}", progress=False, client=handle.model
+        )
+        await handle.teardown()
+        assert server.stats()["errors_injected"] >= 3
+    assert result.summary()["errors"] == 0 and result.summary()["total"] == len(rows)
+    assert max(record.attempts for record in result.records) > 1
 
 
 async def test_a_wrong_key_is_not_retried(keyed: ServerProcess) -> None:
