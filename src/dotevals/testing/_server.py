@@ -813,10 +813,14 @@ def run_server(argv: Sequence[str] | None = None) -> int:
         The process exit status (0 after a clean shutdown).
     """
     args = _build_parser().parse_args(argv)
+    asyncio.run(serve(args.host, args.port, _settings_from(args), on_ready=_announce))
+    return 0
+
+
+def _settings_from(args: argparse.Namespace) -> ServerSettings:
+    """The settings a parsed command line gives."""
     names = args.served_model_name or args.model or [DEFAULT_MODEL]
     knobs = {
         knob.name: getattr(args, knob.name) for knob in fields(ServerSettings) if knob.metadata
     }
-    settings = ServerSettings(**knobs, model_names=tuple(names))
-    asyncio.run(serve(args.host, args.port, settings, on_ready=_announce))
-    return 0
+    return ServerSettings(**knobs, model_names=tuple(names))
