@@ -134,6 +134,17 @@ async def test_overloaded_answers_are_retried_by_the_engine(tmp_path: Path) -> N
     assert max(record.attempts for record in result.records) > 1
 
 
+async def test_max_tokens_is_required_and_truncates(keyed: ServerProcess) -> None:
+    handle = await provider_for(keyed).setup("dotevals-test")
+    client = handle.model
+    long_question = [{"role": "user", "content": "Say hello to everyone here"}]
+    reply = await client.messages.create(model=client.model, max_tokens=1, messages=long_question)
+    assert reply.stop_reason == "max_tokens" and reply.usage.output_tokens == 1
+    with pytest.raises(anthropic.BadRequestError, match="max_tokens"):
+        await client.messages.create(model=client.model, messages=QUESTION, max_tokens=0)
+    await handle.teardown()
+
+
 async def test_a_wrong_key_is_not_retried(keyed: ServerProcess) -> None:
     handle = await AnthropicProvider(api_key="wrong", base_url=keyed.url).setup("m")
     with pytest.raises(anthropic.AuthenticationError) as caught:

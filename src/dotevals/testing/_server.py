@@ -565,6 +565,8 @@ class _App:
     async def _messages(self, request: _Request) -> bytes:
         """Anthropic's Messages API (``POST /v1/messages``, not streamed)."""
         body = _json_body(request)
+        if _optional_int(body, "max_tokens", minimum=1) is None:
+            raise _HTTPError(400, "max_tokens: Field required", param="max_tokens")
         prompt, prompt_tokens = _chat_prompt(body)
         prompt_tokens += _count_tokens(_content_text(body.get("system")))
         [(text, reason)] = await self._complete(request, {**body, "n": 1}, [prompt])
