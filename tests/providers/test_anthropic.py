@@ -62,6 +62,24 @@ async def test_messages_answer_with_usage_and_the_client_is_shared(keyed: Server
     assert client.is_closed() and provider.active_resources() == []
 
 
+async def test_streamed_messages(keyed: ServerProcess) -> None:
+    handle = await provider_for(keyed).setup("dotevals-test")
+    client = handle.model
+    question = [{"role": "user", "content": "Say hello to everyone here"}]
+    async with client.messages.stream(model=client.model, max_tokens=64, messages=question) as s:
+        pieces = [piece async for piece in s.text_stream]
+        final = await s.get_final_message()
+    await handle.teardown()
+    assert len(pieces) > 1 and "".join(pieces) == final.content[0].text
+    plain = await provider_for(keyed).setup("dotevals-test")
+    reply = await plain.model.messages.create(
+        model="dotevals-test", max_tokens=64, messages=question
+    )
+    await plain.teardown()
+    assert final.content[0].text == reply.content[0].text
+    assert (final.stop_reason, final.usage.output_tokens) == ("end_turn", reply.usage.output_tokens)
+
+
 async def test_answers_come_from_the_response_cache(tmp_path: Path) -> None:
     cache = dotevals.cache.configure(tmp_path / "cache.sqlite")
     assert cache is not None

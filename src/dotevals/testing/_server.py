@@ -6,11 +6,11 @@ It speaks HTTP/1.1 with keep-alive and ``Content-Length`` bodies, which is all t
 for a real provider in the demo, the tests and the benchmarks.
 
 Endpoints: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``,
-``POST /v1/completions`` (both with optional ``stream: true``), Anthropic's
-``POST /v1/messages`` (not streamed), ``GET /stats`` and ``POST /stats/reset``. Completion
-requests honour two optional request headers: ``X-Dotevals-Latency: SECONDS`` overrides the
-latency, and ``X-Dotevals-Status: CODE`` forces the answer's status (``200`` forces success,
-``4xx``/``5xx`` an error).
+``POST /v1/completions``, Anthropic's ``POST /v1/messages`` (all three with optional
+``stream: true``), ``GET /stats`` and ``POST /stats/reset``. Completion requests honour two
+optional request headers: ``X-Dotevals-Latency: SECONDS`` overrides the latency, and
+``X-Dotevals-Status: CODE`` forces the answer's status (``200`` forces success, ``4xx``/``5xx``
+an error).
 """
 
 from __future__ import annotations
@@ -563,7 +563,7 @@ class _App:
         return _json_response(200, envelope, request.keep_alive)
 
     async def _messages(self, request: _Request) -> bytes:
-        """Anthropic's Messages API (``POST /v1/messages``, not streamed)."""
+        """Anthropic's Messages API (``POST /v1/messages``), streamed or not."""
         body = _json_body(request)
         if _optional_int(body, "max_tokens", minimum=1) is None:
             raise _HTTPError(400, "max_tokens: Field required", param="max_tokens")
@@ -581,6 +581,8 @@ class _App:
             "stop_sequence": None,
             "usage": {"input_tokens": prompt_tokens, "output_tokens": _count_tokens(text)},
         }
+        if body.get("stream") is True:
+            return _head(200, _SSE_HEADERS, request.keep_alive) + _message_events(message)
         return _json_response(200, message, request.keep_alive)
 
     async def _complete(self, request: _Request, body: Json, prompts: list[str]) -> list[Choice]:
@@ -691,6 +693,30 @@ class _App:
                 fields = {"text": piece, "logprobs": None, "finish_reason": final}
                 events.append(_choice_event(index, fields))
         return _stream(request, body, envelope, events, usage)
+
+
+def _message_events(message: Json) -> bytes:
+    """A whole Messages API stream (named SSE events, chunked) for a finished ``message``."""
+    text = message["content"][0]["text"]
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 0}}
+    events: list[tuple[str, Json]] = [
+        ("message_start", {"message": start}),
+        ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+    ]
+    for piece in _pieces(text):
+        delta = {"index": 0, "delta": {"type": "text_delta", "text": piece}}
+        events.append(("content_block_delta", delta))
+    events.append(("content_block_stop", {"index": 0}))
+    stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+    output = {"output_tokens": usage["output_tokens"]}
+    events += [("message_delta", {"delta": stop, "usage": output}), ("message_stop", {})]
+    chunks = []
+    for name, data in events:
+        line = json.dumps({"type": name, **data}, separators=(",", ":"))
+        payload = f"event: {name}\ndata: {line}\n\n".encode()
+        chunks.append(b"%x\r\n%s\r\n" % (len(payload), payload))
+    return b"".join(chunks) + b"0\r\n\r\n"
 
 
 def _choice_event(index: int, fields: Json) -> Json:
