@@ -1,4 +1,4 @@
-"""ollama, llamacpp and sglang: real code paths, the dotevals test server standing in.
+"""ollama, llamacpp, sglang (and vllm's contract): real code paths, a stand-in server.
 
 The real binaries are absent here; each provider runs its real command line with the program
 (or module) swapped for ``python -m dotevals.testing``, under the same process supervisor.
@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from dotevals.errors import ProviderError, ServerStartError
-from dotevals.providers import LlamaCppProvider, OllamaProvider, SGLangProvider
+from dotevals.providers import LlamaCppProvider, OllamaProvider, SGLangProvider, VLLMProvider
 from dotevals.providers.ollama import ollama_url
 from dotevals.testing import ServerProcess, check_provider
 
@@ -161,8 +161,9 @@ async def test_sglang_runs_its_launch_server_module(tmp_path: Path) -> None:
         lambda tmp: LlamaCppProvider(start=True, executable=TEST_SERVER, log_dir=tmp),
         lambda tmp: OllamaProvider(start=True, executable=OLLAMA_SERVE, log_dir=tmp),
         lambda tmp: SGLangProvider(module="dotevals.testing", log_dir=tmp),
+        lambda tmp: VLLMProvider(module="dotevals.testing", log_dir=tmp),
     ],
-    ids=["llamacpp", "ollama", "sglang"],
+    ids=["llamacpp", "ollama", "sglang", "vllm"],
 )
 async def test_started_servers_keep_the_contract(make: Any, tmp_path: Path) -> None:
     provider = make(tmp_path)
