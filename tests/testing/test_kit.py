@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -26,7 +27,7 @@ class Unshared(ModelProvider):
 
 
 class Leaky(ModelProvider):
-    """Starts a server (in a session of its own, with a child) and never stops it."""
+    """Starts a server (in a session of its own) with a child; stops only the server itself."""
 
     def __init__(self) -> None:
         self.started: list[subprocess.Popen[bytes]] = []
@@ -34,18 +35,24 @@ class Leaky(ModelProvider):
 
     async def setup(self, resource_spec: str, **config: Any) -> ModelHandle:
         if self.model is None:
-            child = (
+            server = (
                 "import subprocess, sys, time; "
                 "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-                "time.sleep(60)"
+                "print('up', flush=True); time.sleep(60)"
             )
-            self.started.append(
-                subprocess.Popen([sys.executable, "-c", child], start_new_session=True)
+            process = subprocess.Popen(
+                [sys.executable, "-c", server], stdout=subprocess.PIPE, start_new_session=True
             )
+            assert process.stdout is not None and process.stdout.readline() == b"up\n"
+            self.started.append(process)
             self.model = object()
         return ModelHandle(resource_spec, self.model, self)
 
     async def teardown(self, resource_id: str) -> None:
+        if self.model is not None:
+            for process in self.started:
+                process.kill()  # the server only: its child lives on, an orphan
+                process.wait()
         self.model = None
 
 
@@ -94,15 +101,18 @@ async def test_unshared_models_are_named() -> None:
         await check_provider(Unshared(), "m")
 
 
-async def test_a_process_left_behind_is_named() -> None:
+async def test_a_grandchild_left_behind_is_named() -> None:
     provider = Leaky()
     try:
         with pytest.raises(AssertionError, match="outlived the last teardown"):
             await check_provider(provider, "m", exit_timeout=0.5)
+        assert all(process.returncode is not None for process in provider.started)
     finally:
         for process in provider.started:
-            os.killpg(process.pid, signal.SIGKILL)  # the server and its child: one group
-            process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # the orphan kept the server's group
+            if process.stdout is not None:
+                process.stdout.close()
 
 
 async def test_a_teardown_that_is_not_idempotent_fails() -> None:
