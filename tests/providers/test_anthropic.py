@@ -14,6 +14,7 @@ import dotevals
 import dotevals.cache
 from dotevals.errors import ProviderError
 from dotevals.providers import AnthropicProvider
+from dotevals.results import Usage
 from dotevals.retry import is_throttle, is_transient, retry_after
 from dotevals.testing import ServerProcess, check_provider
 
@@ -150,6 +151,8 @@ async def test_overloaded_answers_are_retried_by_the_engine(tmp_path: Path) -> N
         assert server.stats()["errors_injected"] >= 3
     assert result.summary()["errors"] == 0 and result.summary()["total"] == len(rows)
     assert max(record.attempts for record in result.records) > 1
+    # each row's usage: its own question (3 words) and answer (1 word), whatever the retries
+    assert {record.usage for record in result.records} == {Usage(3, 1, 4, 0)}
 
 
 async def test_max_tokens_is_required_and_truncates(keyed: ServerProcess) -> None:
@@ -195,4 +198,5 @@ def test_model_option_end_to_end(
     result = pytester.runpytest("--model", "anthropic:dotevals-test", "-v", *QUIET)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*eval_math[[]anthropic:dotevals-test[]] PASSED*"])
-    result.stdout.fnmatch_lines(["*3/3*0*accuracy 0.667*"])  # 2+3 and 6*7 right, 14+14 not
+    # 2+3 and 6*7 right, 14+14 not; 3 rows of 3 prompt and 1 answer tokens
+    result.stdout.fnmatch_lines(["*3/3*0*accuracy*12*", "*0.667*"])

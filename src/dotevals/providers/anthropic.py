@@ -8,13 +8,15 @@ The SDK's errors need no wrapping for the engine's retries: ``anthropic.APIStatu
 carries ``status_code`` and the response's headers, so 429, 529 (overloaded) and other 5xx
 answers are retried, ``retry-after`` is honoured, and 429/529 count as throttling;
 ``anthropic.APIConnectionError`` (timeouts included) is retried as a connection error. The
-SDK's own retries default to 0: the engine owns the retry policy.
+SDK's own retries default to 0: the engine owns the retry policy. The token usage of each
+``messages.create`` answer goes on the record of the row that made the call.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dotevals import _usage
 from dotevals import cache as _cache
 from dotevals.providers._client import use_cache
 from dotevals.providers._sdk import SDKClientProvider
@@ -53,7 +55,38 @@ def make_anthropic_client(model_name: str, **options: Any) -> Any:
         use_cache(options["http_client"], cache)
     client = anthropic.AsyncAnthropic(**options)
     client.model = model_name
+    client.messages.create = _Counted(client.messages.create)
     return client
+
+
+def openai_usage(usage: Any) -> dict[str, Any] | None:
+    """An Anthropic ``usage`` in the OpenAI shape that records store (cache reads counted in)."""
+    if usage is None:
+        return None
+    read = getattr(usage, "cache_read_input_tokens", None) or 0
+    written = getattr(usage, "cache_creation_input_tokens", None) or 0
+    prompt = (getattr(usage, "input_tokens", None) or 0) + read + written
+    completion = getattr(usage, "output_tokens", None) or 0
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": read},
+    }
+
+
+class _Counted:
+    """``messages.create`` whose answers' usage goes on the record of the row (not streams)."""
+
+    def __init__(self, create: Any) -> None:
+        self._create = create
+
+    async def __call__(self, *args: Any, **params: Any) -> Any:
+        answer = await self._create(*args, **params)
+        usage = openai_usage(getattr(answer, "usage", None))
+        if usage is not None:
+            _usage.count({"usage": usage})
+        return answer
 
 
 class AnthropicProvider(SDKClientProvider):
