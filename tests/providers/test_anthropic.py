@@ -14,6 +14,7 @@ import dotevals
 import dotevals.cache
 from dotevals.errors import ProviderError
 from dotevals.providers import AnthropicProvider
+from dotevals.providers.anthropic import openai_usage
 from dotevals.results import Usage
 from dotevals.retry import is_throttle, is_transient, retry_after
 from dotevals.testing import ServerProcess, check_provider
@@ -200,3 +201,12 @@ def test_model_option_end_to_end(
     result.stdout.fnmatch_lines(["*eval_math[[]anthropic:dotevals-test[]] PASSED*"])
     # 2+3 and 6*7 right, 14+14 not; 3 rows of 3 prompt and 1 answer tokens
     result.stdout.fnmatch_lines(["*3/3*0*accuracy*12*", "*0.667*"])
+
+
+def test_usage_counts_cache_reads_as_cached_prompt_tokens() -> None:
+    usage = anthropic.types.Usage(
+        input_tokens=10, cache_read_input_tokens=90, cache_creation_input_tokens=5, output_tokens=7
+    )
+    shaped = openai_usage(usage)
+    assert Usage.from_response({"usage": shaped}) == Usage(105, 7, 112, 90)
+    assert openai_usage(None) is None
