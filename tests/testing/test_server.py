@@ -459,6 +459,7 @@ def test_settings_round_trip_through_the_command_line() -> None:
         error_status=529,
         retry_after=1.5,
         api_key="k",
+        capacity=2,
         model_names=("a", "b"),
     )
     assert _settings_from(_build_parser().parse_args(settings.argv())) == settings
