@@ -12,10 +12,20 @@ import psutil
 
 
 def _servers() -> set[int]:
+    """Test-server processes left by a finished demo: the demo's folder they ran in is gone.
+
+    (Other test sessions on the machine may run servers of their own meanwhile.)
+    """
     found = set()
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        if any("dotevals.testing" in part for part in cmdline):
+        if not any("dotevals.testing" in part for part in cmdline):
+            continue
+        try:
+            cwd = proc.cwd()
+        except psutil.Error:
+            continue
+        if "dotevals-demo-" in cwd and not Path(cwd.removesuffix(" (deleted)")).exists():
             found.add(proc.info["pid"])
     return found
 
