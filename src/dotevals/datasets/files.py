@@ -26,6 +26,8 @@ __all__ = ["FileRows", "csv_rows", "json_rows", "jsonl", "parquet", "require"]
 
 #: Rows converted to Python objects at a time when reading a parquet row group.
 PARQUET_BATCH_ROWS: Final = 1024
+#: Bytes read at a time from a column chunk (instead of the whole chunk at once).
+PARQUET_BUFFER_BYTES: Final = 1 << 16
 
 #: ``reader(path, columns) -> rows``; ``columns`` maps the function's names to stored ones.
 Reader = Callable[[Path, "dict[str, str] | None"], Iterator[Any]]
@@ -233,7 +235,7 @@ def _parquet(path: Path, columns: dict[str, str] | None) -> Iterator[Any]:
     pq = require("pyarrow.parquet", "parquet", "parquet()")
     with path.open("rb") as f:
         try:
-            file = pq.ParquetFile(f)
+            file = pq.ParquetFile(f, buffer_size=PARQUET_BUFFER_BYTES, pre_buffer=False)
         except (pa.ArrowException, OSError) as exc:
             raise ConfigurationError(f"dataset file {str(path)!r} is not parquet: {exc}") from exc
         stored = None if columns is None else _stored_columns(path, file, columns)
@@ -262,7 +264,10 @@ def _row_group(
     """The rows of one row group; those it cannot decode become BadRows, one per row."""
     index = 0
     try:
-        for batch in file.iter_batches(PARQUET_BATCH_ROWS, row_groups=[group], columns=stored):
+        batches = file.iter_batches(
+            PARQUET_BATCH_ROWS, row_groups=[group], columns=stored, use_threads=False
+        )
+        for batch in batches:
             for row in batch.to_pylist():
                 yield row if columns is None else {new: row[old] for new, old in columns.items()}
                 index += 1
