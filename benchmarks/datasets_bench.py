@@ -90,7 +90,9 @@ def child(fmt: str, path: Path, store: Path) -> None:
     def trivial(question: str, answer: str) -> bool:
         return answer.isdigit()
 
-    dotevals.run(trivial, experiment="warmup", storage=f"json://{store}", samples=10, progress=False)
+    dotevals.run(
+        trivial, experiment="warmup", storage=f"json://{store}", samples=10, progress=False
+    )
     sampler = PeakSampler()
     sampler.start()
     start = time.perf_counter()
