@@ -9,9 +9,7 @@ import json
 from importlib.metadata import distribution
 
 import pytest
-from click.testing import CliRunner
 
-from dotevals.cli import main
 from dotevals.datasets import RegisteredDataset, get_dataset_info, list_available
 
 PUBLISHED = ("bfcl", "gsm8k", "humaneval", "mmlu", "sroie")
@@ -77,16 +75,3 @@ def test_offline_the_evaluation_fails_naming_the_dataset_and_the_network(
     assert json.loads((pytester.path / "collected.json").read_text()) == ["dotevals_datasets"]
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*DatasetUnavailableError*dataset 'gsm8k' needs the network*"])
-
-
-def test_the_cli_lists_them_with_splits_and_columns() -> None:
-    listed = CliRunner().invoke(main, ["datasets"])
-    assert listed.exit_code == 0, listed.output
-    assert "gsm8k  splits: train, test  columns: question, reasoning, answer" in listed.output
-    rows = [
-        json.loads(line)
-        for line in CliRunner().invoke(main, ["datasets", "--json"]).output.splitlines()
-    ]
-    assert {r["name"] for r in rows} >= set(PUBLISHED)
-    mmlu = next(r for r in rows if r["name"] == "mmlu")
-    assert mmlu["splits"] == ["test", "validation", "dev"]
