@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dotevals.datasets import BadRow, FileRows, csv_rows, json_rows, jsonl, parquet
+from dotevals.datasets import BadRow, FileRows, csv_rows, huggingface, json_rows, jsonl, parquet
 from dotevals.errors import ConfigurationError
 
 Loader = Callable[..., FileRows]
@@ -222,3 +224,27 @@ def test_an_unreadable_row_group_is_bad_rows_and_the_others_are_read(tmp_path: P
 def test_columns_given_as_a_string_are_refused_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="not a string"):
         jsonl(tmp_path / "data.jsonl", columns="question")
+
+
+@pytest.mark.parametrize(
+    ("make", "module", "extra"),
+    [
+        (lambda p: json_rows(write_json(p / "d.json", ROWS)), "ijson", "json"),
+        (lambda p: parquet(write_parquet(p / "d.parquet", ROWS)), "pyarrow", "parquet"),
+        (lambda p: huggingface(p), "datasets", "huggingface"),
+    ],
+)
+def test_a_missing_optional_library_names_the_extra_to_install(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make: Callable[[Path], Any],
+    module: str,
+    extra: str,
+) -> None:
+    made = make(tmp_path)
+    hint = f"pip install 'dotevals[{extra}]'"
+    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    with pytest.raises(ImportError, match=re.escape(hint)):
+        make(tmp_path)
+    with pytest.raises(ImportError, match=re.escape(hint)):  # made before it went missing
+        list(made)
