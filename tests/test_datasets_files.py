@@ -157,12 +157,14 @@ def test_json_rows_reads_an_object_with_data_and_stops_at_a_syntax_error(tmp_pat
     good.write_text(json.dumps({"version": 2, "data": ROWS}))
     assert list(json_rows(good)) == ROWS
     broken = tmp_path / "broken.json"
-    broken.write_text('[{"problem": "a"}, {"problem": "b"}, {"problem": oops}, {"problem": "d"}]')
+    broken.write_text(
+        '[{"problem": "a"},\n {"problem": "b"},\n {"problem": oops}, {"problem": "d"}]'
+    )
     rows = list(json_rows(broken))
     assert rows[:2] == [{"problem": "a"}, {"problem": "b"}]
     assert len(rows) == 3
     assert isinstance(rows[2], BadRow)
-    assert rows[2].location == "record 2"
+    assert rows[2].location == "record 2, line 3 column 14"
     assert "reading stops here" in rows[2].message
 
 

@@ -29,6 +29,9 @@ PARQUET_BATCH_ROWS: Final = 1024
 #: Bytes read at a time from a column chunk (instead of the whole chunk at once).
 PARQUET_BUFFER_BYTES: Final = 1 << 16
 
+#: The largest JSON file parsed a second time to find the line of a syntax error.
+JSON_RESCAN_BYTES: Final = 64 << 20
+
 #: ``reader(path, columns) -> rows``; ``columns`` maps the function's names to stored ones.
 Reader = Callable[[Path, "dict[str, str] | None"], Iterator[Any]]
 
@@ -204,7 +207,24 @@ def _json(path: Path, columns: dict[str, str] | None) -> Iterator[Any]:
                 count += 1
         except ijson.JSONError as exc:  # the rest of the file cannot be read past it
             why = f"not valid JSON, so reading stops here: {exc}"
-            yield BadRow(str(path), f"record {count}", why)
+            yield BadRow(str(path), f"record {count}{_json_error_line(path)}", why)
+
+
+def _json_error_line(path: Path) -> str:
+    """``", line L column C"`` of a JSON syntax error, found with the standard parser.
+
+    The streaming parser does not say where it stopped; the file is parsed again only on this
+    error path, and only when it is small enough (:data:`JSON_RESCAN_BYTES`) to hold in memory.
+    """
+    if path.stat().st_size > JSON_RESCAN_BYTES:
+        return ""
+    try:
+        json.loads(path.read_bytes())
+    except json.JSONDecodeError as exc:
+        return f", line {exc.lineno} column {exc.colno}"
+    except ValueError:  # not UTF-8: no line to give
+        return ""
+    return ""
 
 
 def _json_prefix(path: Path, start: bytes) -> str:
