@@ -126,3 +126,9 @@ def test_a_hub_name_offline_says_it_needs_the_network(tmp_path: Path) -> None:
     assert line.startswith("UNAVAILABLE dotevals-test/not-cached |")
     assert "needs the network" in line
     assert "save_to_disk" in line
+
+
+def test_a_dataset_object_given_to_huggingface_gets_its_columns_picked() -> None:
+    rows = huggingface(hf.Dataset.from_dict(DATA), columns={"q": "problem"})
+    assert list(rows) == [{"q": "1+1"}, {"q": "2+3"}, {"q": "4+4"}]
+    assert len(rows) == 3
