@@ -250,3 +250,10 @@ def test_a_missing_optional_library_names_the_extra_to_install(
         make(tmp_path)
     with pytest.raises(ImportError, match=re.escape(hint)):  # made before it went missing
         list(made)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path: Path) -> None:
+    for loader, text in ((csv_rows, "problem,solution\n1+1,2\n"), (jsonl, json.dumps(ROWS[0]))):
+        path = tmp_path / "bom"
+        path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+        assert list(loader(path, columns=["problem"])) == [{"problem": "1+1"}]

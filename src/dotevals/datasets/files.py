@@ -150,7 +150,7 @@ def jsonl(path: str | Path, *, columns: Columns = None) -> FileRows:
 
 # -- CSV -----------------------------------------------------------------------------------
 def _csv(path: Path, columns: dict[str, str] | None) -> Iterator[Any]:
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open(encoding="utf-8-sig", newline="") as f:  # a BOM (Excel) is not a name
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
