@@ -132,3 +132,5 @@ def test_a_dataset_object_given_to_huggingface_gets_its_columns_picked() -> None
     rows = huggingface(hf.Dataset.from_dict(DATA), columns={"q": "problem"})
     assert list(rows) == [{"q": "1+1"}, {"q": "2+3"}, {"q": "4+4"}]
     assert len(rows) == 3
+    with pytest.raises(ConfigurationError, match=r"no column\(s\) \['q'\]"):
+        list(huggingface(hf.Dataset.from_dict(DATA), columns=["q"]))

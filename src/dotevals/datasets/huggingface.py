@@ -67,7 +67,7 @@ class HuggingFaceRows:
             self.columns = column_map(columns)
         except TypeError as exc:
             raise ConfigurationError(f"huggingface({self._name!r}): {exc}") from exc
-        self._dataset: Any = None if isinstance(source, (str, Path)) else source
+        self._dataset: Any = None
 
     @property
     def _name(self) -> str:
@@ -106,6 +106,8 @@ class HuggingFaceRows:
         return self._dataset
 
     def _load(self) -> Any:
+        if not isinstance(self.source, (str, Path)):  # a Dataset or IterableDataset
+            return self.source
         hf = require("datasets", "huggingface", "huggingface()")
         path = Path(self.source)
         if path.is_dir() and any((path / m).exists() for m in _SAVED_MARKERS):
