@@ -153,11 +153,9 @@ class HuggingFaceRows:
     def _picked(self, dataset: Any, columns: dict[str, str]) -> Iterator[Any]:
         for index, row in enumerate(dataset):
             picked = pick_columns(row, columns)
-            yield (
-                missing_columns(row, columns, self._name, f"row {index}")
-                if picked is None
-                else (picked)
-            )
+            if picked is None:  # a streamed dataset whose columns were not known up front
+                picked = missing_columns(row, columns, self._name, f"row {index}")
+            yield picked
 
 
 def huggingface(
