@@ -22,6 +22,10 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+#: A project that sets its loop scope, so pytest-asyncio has nothing to warn about.
+INI = "[pytest]\nasyncio_default_fixture_loop_scope = session\n"
+
+
 def test_a_malformed_line_is_its_rows_error_and_a_resume_after_the_fix_retries_it(
     tmp_path: Path,
 ) -> None:
@@ -80,6 +84,7 @@ def test_under_pytest_a_bad_row_is_counted_not_a_failure(
 ) -> None:
     path = write_lines(tmp_path / "data.jsonl", [GOOD[0], "not json", GOOD[1]])
     pytester.makepyfile(eval_lines=EVAL_FILE.format(path=str(path)))
+    pytester.makeini(INI)
     result = pytester.runpytest("--experiment", "bad")
     result.assert_outcomes(passed=1)
     stored = pytester.path / ".dotevals" / "bad" / "eval_lines.jsonl"

@@ -31,6 +31,9 @@ def pytest_collection_finish(session):
     open("collected.json", "w").write(json.dumps(imported))
 """
 
+#: A project that sets its loop scope, so pytest-asyncio has nothing to warn about.
+INI = "[pytest]\nasyncio_default_fixture_loop_scope = session\n"
+
 
 def test_the_published_package_is_the_real_one() -> None:
     dist = distribution("dotevals-datasets")
@@ -69,6 +72,7 @@ def test_offline_the_evaluation_fails_naming_the_dataset_and_the_network(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(pytester.path / "hf"))
     pytester.makepyfile(eval_gsm8k=EVAL_GSM8K)
+    pytester.makeini(INI)
     pytester.makeconftest(CONFTEST)
     result = pytester.runpytest_subprocess("eval_gsm8k.py", "--experiment", "offline")
     # the plugin's module is imported for the columns; Hugging Face only when the rows are read
