@@ -130,8 +130,9 @@ def test_malformed_jsonl_lines_are_bad_rows_in_their_place(tmp_path: Path) -> No
 
 def test_csv_rows_with_the_wrong_number_of_fields_are_bad_rows(tmp_path: Path) -> None:
     path = tmp_path / "data.csv"
-    path.write_text('problem,solution\n1+1,2\n2+3\n"multi\nline",7\n4,5,6\n')
+    path.write_text('problem,solution\n1+1,2\n2+3\n"multi\nline",7\n4,5,6\n\n')
     rows = list(csv_rows(path))
+    assert len(rows) == 4  # the blank last line is no row
     assert rows[0] == {"problem": "1+1", "solution": "2"}
     assert rows[2] == {"problem": "multi\nline", "solution": "7"}
     assert isinstance(rows[1], BadRow)

@@ -166,6 +166,8 @@ def _csv(path: Path, columns: dict[str, str] | None) -> Iterator[Any]:
                 if reader.line_num == line:  # the reader cannot go past it
                     return
                 continue
+            if not fields:  # a blank line is no row, as for csv.DictReader
+                continue
             yield _csv_row(header, fields, columns, path, reader.line_num)
 
 
