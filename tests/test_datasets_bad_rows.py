@@ -44,8 +44,8 @@ def test_a_malformed_line_is_its_rows_error_and_a_resume_after_the_fix_retries_i
     assert not records[0].is_error and not records[2].is_error
     error = records[1].error
     assert error is not None
-    assert error["type"] == "BadRow"
-    assert f"{path}, line 2: not a JSON line" in error["message"]
+    assert error.type == "BadRow"
+    assert f"{path}, line 2: not a JSON line" in error.message
     assert records[1].dataset_row == {"source": str(path), "location": "line 2"}
     assert first.summary()["errors"] == 1
 
@@ -66,7 +66,7 @@ def test_parquet_rows_run_through_an_evaluation(tmp_path: Path) -> None:
         return x % 2 == 0
 
     results = dotevals.run(eval_even, experiment="p", storage=f"json://{tmp_path}", progress=False)
-    assert [r.scores[0]["value"] for r in results.records] == [True, False] * 3
+    assert [r.scores[0].value for r in results.records] == [True, False] * 3
 
 
 EVAL_FILE = """

@@ -94,7 +94,7 @@ def test_a_dataset_object_runs_directly_under_foreach(
     storage = f"json://{tmp_path / 'store'}"
     for experiment in ("one", "two"):  # a second run reads the dataset again
         results = dotevals.run(eval_sum, experiment=experiment, storage=storage, progress=False)
-        assert [r.scores[0]["value"] for r in results.records] == [True, True, True]
+        assert [r.scores[0].value for r in results.records] == [True, True, True]
 
 
 OFFLINE = """
