@@ -36,6 +36,7 @@ from dotevals._rows import (
 )
 from dotevals._sdk_retries import without_sdk_retries
 from dotevals.concurrency import ConcurrencyStrategy, Slots, resolve_strategy
+from dotevals.datasets.base import BadRow
 from dotevals.decorators import EvaluationSpec
 from dotevals.errors import DatasetChangedError, EvaluationFailed
 from dotevals.metrics import RunningMetrics, accuracy, mean
@@ -292,6 +293,9 @@ class _Run:
     def _items(self) -> Iterator[Item]:
         columns = self.spec.columns
         for item_id, row in enumerate(self._raw):
+            if isinstance(row, BadRow):  # a row the loader could not read: its error record
+                yield Item(item_id, row.to_dict(), None, str(row), "BadRow")
+                continue
             kwargs, problem = row_kwargs(columns, row)
             yield Item(item_id, row, kwargs, problem)
 
@@ -490,7 +494,7 @@ class _Run:
             if self.failure is not None:
                 return
             if item.problem is not None:
-                err = ErrorInfo("ValueError", item.problem)
+                err = ErrorInfo(item.problem_type, item.problem)
                 self.store([self._record(item, err, time.time(), 0.0, 0)])
                 continue
             unit.append(item)

@@ -39,6 +39,7 @@ class Item:
     row: Any
     kwargs: dict[str, Any] | None
     problem: str | None = None
+    problem_type: str = "ValueError"
 
 
 def row_kwargs(columns: Sequence[str], row: Any) -> tuple[dict[str, Any] | None, str | None]:

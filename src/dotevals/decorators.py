@@ -277,12 +277,12 @@ class ForEach:
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Callable[[F], F]:
         """Decorate with the registered dataset ``name``; ``@batch`` takes ``batch_size`` too."""
-        from dotevals.datasets import load_dataset
+        from dotevals.datasets import registered_dataset
 
         sizes: dict[str, Any] = {}
         if self._takes_batch_size:
             sizes["batch_size"] = kwargs.pop("batch_size", DEFAULT_BATCH_SIZE)
-        dataset = load_dataset(name, *args, **kwargs)
+        dataset = registered_dataset(name, *args, **kwargs)  # built when first read
         return self(dataset.columns, dataset, **sizes)
 
 

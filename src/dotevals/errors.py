@@ -5,6 +5,7 @@ The tree::
     DotevalsError
     ├── ConfigurationError      bad options, unknown storage scheme, bad columns
     ├── DatasetChangedError     the rows under an experiment changed since it was stored
+    ├── DatasetUnavailableError a dataset that cannot be read here (offline, not downloaded)
     ├── StorageError            a store that cannot be opened or written
     │   └── EvaluationLockedError   another process is running the same evaluation
     ├── PluginLoadError         an entry point that fails to import or names nothing
@@ -20,6 +21,7 @@ from typing import Any
 __all__ = [
     "ConfigurationError",
     "DatasetChangedError",
+    "DatasetUnavailableError",
     "DotevalsError",
     "EvaluationFailed",
     "EvaluationLockedError",
@@ -44,6 +46,14 @@ class DatasetChangedError(DotevalsError):
     def __init__(self, message: str, *, item_id: int) -> None:
         super().__init__(message)
         self.item_id = item_id
+
+
+class DatasetUnavailableError(DotevalsError):
+    """A dataset cannot be loaded here: it needs the network, or a download it does not have."""
+
+    def __init__(self, message: str, *, dataset: str) -> None:
+        super().__init__(message)
+        self.dataset = dataset
 
 
 class StorageError(DotevalsError):

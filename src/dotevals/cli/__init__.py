@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from dotevals import __version__
+from dotevals.cli._datasets import datasets_command
 from dotevals.cli._demo import demo_command
 from dotevals.cli._export import export_command
 from dotevals.cli._manage import cleanup_command, delete_command, rename_command
@@ -46,3 +47,4 @@ main.add_command(cleanup_command)
 main.add_command(demo_command)
 main.add_command(export_command)
 main.add_command(report_command)
+main.add_command(datasets_command)

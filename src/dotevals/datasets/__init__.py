@@ -1,86 +1,61 @@
 """Datasets: registered dataset classes and lazy file loaders.
 
 A registered dataset is a class with ``columns`` (column names) that is built with its
-arguments (``foreach.gsm8k("test")`` builds ``gsm8k("test")``) and iterated for rows (tuples in
-column order, or dicts). It is found by name in :data:`registry` (``registry.register(cls)``
+arguments (``foreach.gsm8k("test")`` builds ``gsm8k("test")`` when the evaluation first reads
+its rows, never at import or collection) and iterated for rows (tuples in column order, or
+dicts). It is found by name in :data:`registry` (``registry.register(cls)``
 registers ``cls.name``), then among the ``dotevals.datasets`` entry points (by entry-point name,
 then by the loaded class's ``name``); ``from dotevals.datasets import gsm8k`` gives the class.
 Subclassing :class:`Dataset` is the way dotevals 0.26 plugins are written; any class with
-``columns`` works. Files are read lazily, one row at a time::
+``columns`` works. Files are read lazily, one row at a time, and a row that cannot be read is
+a :class:`BadRow` (the row's error record; the other rows run)::
 
-    @foreach("question,answer", jsonl("data.jsonl"))
+    @foreach("question,answer", jsonl("data.jsonl", columns={"question": "problem"}))
+
+Loaders: :func:`jsonl`, :func:`csv_rows`, :func:`json_rows` (ijson), :func:`parquet` (pyarrow)
+and :func:`huggingface` (``datasets``), in :mod:`.files` and :mod:`.huggingface`.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import warnings
-from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Final
 
 from dotevals._registry import entry_point_names, load_entry_point, load_group
-from dotevals.errors import ConfigurationError, PluginLoadError
+from dotevals.datasets.base import BadRow, Columns, Dataset
+from dotevals.datasets.files import FileRows, csv_rows, json_rows, jsonl, parquet
+from dotevals.datasets.huggingface import (
+    HuggingFaceRows,
+    huggingface,
+    is_network_error,
+    needs_network_error,
+)
+from dotevals.errors import ConfigurationError, DotevalsError, PluginLoadError
 
 __all__ = [
+    "BadRow",
+    "Columns",
     "Dataset",
     "DatasetRegistry",
+    "FileRows",
+    "HuggingFaceRows",
+    "RegisteredDataset",
     "UnknownDatasetError",
     "csv_rows",
     "get_dataset_info",
+    "huggingface",
+    "json_rows",
     "jsonl",
     "list_available",
     "load_dataset",
+    "parquet",
+    "registered_dataset",
     "registry",
 ]
 
 #: The entry-point group dataset plugins register in.
 GROUP: Final = "dotevals.datasets"
-
-
-class Dataset(ABC):
-    """Base class of dataset plugins, with the attributes dotevals 0.26 defines.
-
-    Attributes:
-        name: the name the dataset is registered under (``foreach.NAME(...)``).
-        splits: the splits it has (``["train", "test"]``); empty when it has none.
-        columns: the column names, in the order of the values of each row.
-        num_rows: the number of rows when known (shown as the progress total), else None.
-    """
-
-    name: str = ""
-    splits: Sequence[str] = ()
-    columns: Sequence[str] = ()
-    num_rows: int | None = None
-
-    def __init__(self, split: str | None = None, **kwargs: Any) -> None:
-        """Keep the split; subclasses load (or prepare to stream) their rows.
-
-        Args:
-            split: the split to read, or None for a dataset without splits.
-            **kwargs: dataset-specific options.
-        """
-        self.split = split
-
-    @abstractmethod
-    def __iter__(self) -> Iterator[Any]:
-        """The rows: tuples of values in ``columns`` order, or dicts keyed by column."""
-
-    def __len__(self) -> int:
-        """``num_rows`` when known.
-
-        Raises:
-            TypeError: the number of rows is not known (``num_rows`` is None).
-        """
-        if self.num_rows is None:
-            raise TypeError(f"{type(self).__name__} does not know its number of rows")
-        return self.num_rows
-
-    def __bool__(self) -> bool:
-        """A dataset is true even when its length is unknown."""
-        return True
 
 
 class UnknownDatasetError(PluginLoadError, ValueError):
@@ -238,39 +213,77 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class _Lazy:
-    """Re-iterable rows read from a file on each iteration."""
+class RegisteredDataset:
+    """A registered dataset, built (and so downloaded) when its rows are first read.
 
-    def __init__(self, path: str | Path, reader: Any) -> None:
-        self.path = Path(path)
-        self._reader = reader
+    ``foreach.gsm8k("test")`` makes one at import time: the plugin's class is imported for its
+    ``columns``, and the class itself (whose constructor may download) is called in the
+    evaluation, once; iterating again iterates the same built dataset.
+    """
+
+    def __init__(self, name: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
+        """Keep what to build; see :func:`registered_dataset`."""
+        self.name = name
+        self.columns = list(factory.columns)
+        self._factory = factory
+        self._args = args
+        self._kwargs = kwargs
+        self._dataset: Any = None
+
+    def __repr__(self) -> str:
+        return f"<dataset {self.name!r} {self._args!r}>"
 
     def __iter__(self) -> Iterator[Any]:
-        if not self.path.exists():
-            raise ConfigurationError(f"dataset file {str(self.path)!r} does not exist")
-        return self._reader(self.path)  # type: ignore[no-any-return]
+        """The built dataset's rows."""
+        return iter(self.build())
+
+    def __len__(self) -> int:
+        """The built dataset's length (``num_rows``).
+
+        Raises:
+            TypeError: not built yet, or the dataset does not know its length.
+        """
+        if self._dataset is None:
+            raise TypeError(f"{self!r} is not built yet")
+        return len(self._dataset)
+
+    def build(self) -> Any:
+        """The dataset, built the first time.
+
+        Raises:
+            DatasetUnavailableError: it needs the network and the network cannot be reached.
+            ConfigurationError: the dataset's class fails otherwise, or has no ``columns``.
+        """
+        if self._dataset is None:
+            self._dataset = self._build()
+        return self._dataset
+
+    def _build(self) -> Any:
+        try:
+            return load_dataset(self.name, *self._args, **self._kwargs)
+        except DotevalsError:
+            raise
+        # The dataset's class is a plugin's code: whatever it raises is handed on as an error
+        # that names the dataset, and says so when it is the network that is missing.
+        except Exception as exc:
+            if is_network_error(exc):
+                raise needs_network_error(self.name, exc) from exc
+            raise ConfigurationError(
+                f"dataset {self.name!r} ({self._factory!r}) failed to load with arguments "
+                f"{self._args!r} {self._kwargs!r}: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
-def _jsonl_rows(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError as exc:
-                    raise ConfigurationError(f"{path}:{lineno}: not a JSON line: {exc}") from exc
+def registered_dataset(name: str, *args: Any, **kwargs: Any) -> Any:
+    """The dataset called ``name``, to be built with ``args``/``kwargs`` when first read.
 
+    A class with ``columns`` is not called yet (a :class:`RegisteredDataset`); one whose
+    columns are known only once built is built now, as :func:`load_dataset` does.
 
-def _csv_rows(path: Path) -> Iterator[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as f:
-        yield from csv.DictReader(f)
-
-
-def jsonl(path: str | Path) -> Any:
-    """Rows of a JSON Lines file (dicts), read lazily."""
-    return _Lazy(path, _jsonl_rows)
-
-
-def csv_rows(path: str | Path) -> Any:
-    """Rows of a CSV file with a header line (dicts), read lazily."""
-    return _Lazy(path, _csv_rows)
+    Raises:
+        UnknownDatasetError: no dataset has that name.
+    """
+    factory = registry.get_dataset_class(name)
+    if getattr(factory, "columns", None):
+        return RegisteredDataset(name, factory, args, kwargs)
+    return load_dataset(name, *args, **kwargs)
