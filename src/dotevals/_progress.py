@@ -72,7 +72,7 @@ class RichProgress:
             return
         parts = [
             escape(f"{m} {format_metric(v)}")
-            for ms in metrics.results().values()
+            for ms in metrics.results(bootstrap=False).values()
             for m, v in ms.items()
         ]
         if errors:

@@ -1,4 +1,9 @@
-"""Metrics: aggregations of a score's values over all rows, with standard errors.
+"""Metrics: aggregations of a score's values over all rows, with confidence intervals.
+
+Every figure is an :class:`IntervalValue`: the value, its interval, n, the method and the
+level (:mod:`dotevals.stats` makes the intervals). Accuracy, and a mean of 0/1 values, get
+Wilson's interval; other means the Student-t interval; any other metric a seeded bootstrap
+over items.
 
 A metric is a callable over a list of values with ``__name__`` set, made by a factory
 decorated with :func:`metric`::
@@ -17,11 +22,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from dotevals.results import Metric, MetricValue, Score, metric_name
+from dotevals.stats import (
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    Interval,
+    bootstrap_interval,
+    format_interval,
+    t_interval,
+    wilson_interval,
+)
 
-__all__ = ["Metric", "RunningMetrics", "accuracy", "mean", "metric", "resolve_metric"]
+__all__ = [
+    "IntervalValue",
+    "Metric",
+    "RunningMetrics",
+    "accuracy",
+    "mean",
+    "metric",
+    "resolve_metric",
+]
 
 #: Metric factories known by name: the built-ins, every ``@metric`` seen, and entry points.
 _FACTORIES: dict[str, Callable[[], Metric]] = {}
@@ -89,50 +112,93 @@ def resolve_metric(name: str) -> Metric | None:
     return factory() if factory is not None else None
 
 
+@dataclass(frozen=True)
+class IntervalValue(MetricValue):
+    """A metric value that says how its interval was made: method, level, clusters, or why
+    there is none (``reason``; the bounds are then None)."""
+
+    method: str = ""
+    level: float = DEFAULT_LEVEL
+    n_clusters: int | None = None
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, interval: Interval, value: float | None = None) -> IntervalValue:
+        """The figure of an interval (``value`` when its estimate is None: no values)."""
+        estimate = interval.estimate if interval.estimate is not None else value
+        return cls(
+            0.0 if estimate is None else estimate,
+            math.nan if interval.stderr is None else interval.stderr,
+            interval.n,
+            interval.lo,
+            interval.hi,
+            interval.method,
+            interval.level,
+            interval.n_clusters,
+            interval.reason,
+        )
+
+    @property
+    def interval(self) -> Interval:
+        """The figure as a :class:`~dotevals.stats.Interval`."""
+        stderr = self.stderr if math.isfinite(self.stderr) else None
+        estimate = self.value if self.count else None
+        return Interval(
+            estimate, self.ci_low, self.ci_high, self.count, self.method, self.level,
+            self.n_clusters, stderr, self.reason,
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """The value as stored in a summary: strict JSON (``null``, never NaN)."""
+        out: dict[str, Any] = {
+            k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+            for k, v in super().to_dict().items()
+        }
+        out.update(
+            method=self.method, level=self.level, n_clusters=self.n_clusters, reason=self.reason
+        )
+        return out
+
+    def __str__(self) -> str:
+        return format_interval(self.interval)
+
+
 class _Moments:
-    """Count, sum and sum of squared deviations (Welford): a mean and its standard error.
+    """Count, sum and sum of squared deviations (Welford): a mean and its interval.
 
     The mean is ``total / n`` rather than Welford's running mean, so it does not depend on the
     order the rows completed in: a proportion's sum is a whole number, exact in any order.
     """
 
-    __slots__ = ("m2", "mean", "n", "total")
+    __slots__ = ("binary", "m2", "mean", "n", "total")
 
     def __init__(self) -> None:
         self.n = 0
         self.total = 0.0
         self.mean = 0.0
         self.m2 = 0.0
+        self.binary = True
 
     def add(self, x: float) -> None:
         self.n += 1
         self.total += x
+        self.binary = self.binary and x in (0.0, 1.0)
         d = x - self.mean
         self.mean += d / self.n
         self.m2 += d * (x - self.mean)
 
-    def value(self, extra_zeros: int = 0, proportion: bool = False) -> MetricValue:
-        """The mean and its standard error, with ``extra_zeros`` more values of 0.
+    def value(self, extra_zeros: int = 0, level: float = DEFAULT_LEVEL) -> IntervalValue:
+        """The mean and its interval, with ``extra_zeros`` more values of 0.
 
-        For a proportion (accuracy) the interval is Wilson's, which stays within [0, 1].
+        0/1 values (accuracy) get Wilson's interval, which stays within [0, 1]; other values
+        the Student-t interval.
         """
         n = self.n + extra_zeros
-        if n == 0:
-            return MetricValue(0.0, math.nan, 0)
-        m = self.total / n
-        low, high = _wilson(m, n) if proportion else (None, None)
-        if n < 2:
-            return MetricValue(m, math.nan, n, low, high)
-        m2 = self.m2 + self.mean**2 * self.n * extra_zeros / n
-        return MetricValue(m, math.sqrt(max(m2, 0.0) / (n - 1) / n), n, low, high)
-
-
-def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``p`` over ``n`` trials."""
-    denominator = 1 + z * z / n
-    center = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return (max(0.0, center - half), min(1.0, center + half))
+        m = self.total / n if n else 0.0
+        if self.binary:
+            return IntervalValue.of(wilson_interval(self.total, n, level), m)
+        m2 = self.m2 + self.mean**2 * self.n * extra_zeros / n if n else 0.0
+        return IntervalValue.of(t_interval(m, max(m2, 0.0) / max(n - 1, 1), n, level), m)
 
 
 class RunningMetrics:
@@ -140,10 +206,16 @@ class RunningMetrics:
 
     Errored rows count as failures (a value of 0) in the figures ``with_errors=True``, and are
     left out of the figures ``with_errors=False``. Metrics that are not mean-like keep their
-    score's values and are computed when asked.
+    score's values and are computed when asked, with a bootstrap interval over the rows
+    (``resamples`` draws from ``random.Random(seed)``: the same rows give the same interval).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, level: float = DEFAULT_LEVEL, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+    ) -> None:
+        self.level = level
+        self.resamples = resamples
+        self.seed = seed
         self.total = 0
         self.errors = 0
         self._moments: dict[tuple[str, str], _Moments] = {}
@@ -181,18 +253,33 @@ class RunningMetrics:
                         slot = self._values[key] = (found, slot[1])
                 slot[1].append(value)
 
-    def results(self, with_errors: bool = True) -> dict[str, dict[str, MetricValue]]:
-        """``{score name: {metric name: value}}``."""
+    def results(
+        self, with_errors: bool = True, bootstrap: bool = True
+    ) -> dict[str, dict[str, MetricValue]]:
+        """``{score name: {metric name: value}}``; ``bootstrap=False`` skips the bootstrap
+        intervals of custom metrics (for a progress display redrawn many times a second)."""
         extra = self.errors if with_errors else 0
         out: dict[str, dict[str, MetricValue]] = {}
         for (score, m_name), moments in self._moments.items():
-            out.setdefault(score, {})[m_name] = moments.value(extra, m_name == "accuracy")
+            out.setdefault(score, {})[m_name] = moments.value(extra, self.level)
         for (score, m_name), (obj, values) in self._values.items():
             if obj is None:
                 continue
             data = values + [False] * extra
-            out.setdefault(score, {})[m_name] = MetricValue(float(obj(data)), math.nan, len(data))
+            out.setdefault(score, {})[m_name] = self._custom(obj, data, bootstrap)
         return out
+
+    def _custom(self, obj: Metric, data: list[Any], bootstrap: bool) -> IntervalValue:
+        value = float(obj(data))
+        if not bootstrap:
+            return IntervalValue(value, math.nan, len(data), method="bootstrap", level=self.level)
+        try:
+            interval = bootstrap_interval(data, obj, self.level, None, self.resamples, self.seed)
+        except Exception as exc:  # noqa: BLE001 -- user metric code failing on a resample
+            reason = f"the metric failed on a resample ({type(exc).__name__}: {exc})"
+            return IntervalValue(value, math.nan, len(data), None, None, "bootstrap", self.level,
+                                 reason=reason)  # fmt: skip
+        return IntervalValue.of(interval, value)
 
 
 def _from_live(live: Sequence[Score], score: str, i: int, name: str) -> Metric | None:

@@ -88,7 +88,7 @@ def run(store: Storage | str, *args: str, input: str | None = None) -> Result:
 
 def _ci(values: list[float]) -> tuple[float, float, float]:
     """Accuracy and its Wilson 95% interval, computed independently of dotevals."""
-    n, p, z = len(values), statistics.fmean(values), 1.96
+    n, p, z = len(values), statistics.fmean(values), statistics.NormalDist().inv_cdf(0.975)
     center = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return p, center - half, center + half

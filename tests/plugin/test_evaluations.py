@@ -515,8 +515,9 @@ def test_summary_table_rows_errors_ci_and_location(pytester: pytest.Pytester) ->
         [
             "*┃ evaluation *┃ rows *┃ errors *┃ metrics (95% CI) *┃ time *┃",
             f"│ eval_acc *│ 4/4 *│ 1 *│ eval_acc.accuracy 0.500 {ci} *│ *s │",
-            # a generator has no length: the rows done alone; mean of 0, 1, 2 with its CI
-            "│ eval_gen *│ 3 *│ 0 *│ eval_gen.mean 1.000 [[]-0.132, 2.132[]] *│ *s │",
+            # a generator has no length: the rows done alone; mean of 0, 1, 2 with its
+            # Student-t CI: 1 ± t(0.975, 2 df) * sqrt(1/3) = 1 ± 4.303 * 0.577
+            "│ eval_gen *│ 3 *│ 0 *│ eval_gen.mean 1.000 [[]-1.484, 3.484[]] *│ *s │",
             # stopped early after 10 identical errors: done/total tells
             "│ eval_stops *│ 10/15 *│ 10 *│ - *│ *s │",
             "results: experiment tab in sqlite://results.db (see: dotevals show tab)",

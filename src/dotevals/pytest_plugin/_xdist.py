@@ -26,10 +26,11 @@ def _dump(report: EvaluationReport) -> dict[str, Any]:
 
 def _load(data: dict[str, Any]) -> EvaluationReport:
     from dotevals._engine import EvaluationReport
+    from dotevals.metrics import IntervalValue
     from dotevals.results import MetricValue
 
     def metrics(raw: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, MetricValue]]:
-        return {s: {m: MetricValue(**v) for m, v in ms.items()} for s, ms in raw.items()}
+        return {s: {m: IntervalValue(**v) for m, v in ms.items()} for s, ms in raw.items()}
 
     data = dict(data)
     data["metrics"] = metrics(data["metrics"])
