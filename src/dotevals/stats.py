@@ -30,6 +30,7 @@ __all__ = [
     "SampleSizes",
     "bootstrap_interval",
     "format_interval",
+    "format_level",
     "interval_for",
     "is_binary",
     "items_needed",

@@ -1,0 +1,237 @@
+"""Paired comparison of two stored evaluations: ``dotevals.compare(a, b)``.
+
+Rows are aligned by item id; items whose dataset rows differ between the two sides stop the
+comparison (naming them), items that errored on either side are left out and counted. Each
+score both sides have is compared with :func:`dotevals.stats.paired_difference` (B minus A).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from dotevals.api import Results
+from dotevals.errors import ConfigurationError
+from dotevals.stats import DEFAULT_LEVEL, PairedDifference, paired_difference
+from dotevals.storage import Storage, StoredEvaluation, open_storage
+
+__all__ = ["Comparison", "ScoreComparison", "base_name", "compare"]
+
+#: How many differing item ids an error names.
+_NAMED: Final = 5
+
+
+@dataclass(frozen=True)
+class ScoreComparison:
+    """One score of one pair of evaluations: B minus A on the items both completed."""
+
+    evaluation_a: str
+    evaluation_b: str
+    score: str
+    result: PairedDifference
+    left_out: int = 0
+    cluster: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict JSON (no NaN)."""
+        return {
+            "evaluation_a": self.evaluation_a,
+            "evaluation_b": self.evaluation_b,
+            "score": self.score,
+            "left_out": self.left_out,
+            "cluster": self.cluster,
+            **self.result.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What :func:`compare` found: one entry per score of each pair of evaluations."""
+
+    experiment_a: str
+    experiment_b: str
+    scores: list[ScoreComparison] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Strict JSON (no NaN)."""
+        return {
+            "experiment_a": self.experiment_a,
+            "experiment_b": self.experiment_b,
+            "comparisons": [s.to_dict() for s in self.scores],
+        }
+
+
+@dataclass(frozen=True)
+class _Item:
+    row: Any
+    scores: dict[str, float | bool]
+
+
+def _items(stored: StoredEvaluation) -> tuple[dict[int, _Item], set[int]]:
+    """The one adapter to the stored schema: numeric scores of completed items, and the ids
+    of errored ones."""
+    items: dict[int, _Item] = {}
+    errored: set[int] = set()
+    for item_id, record in stored.records.items():
+        if record.is_error:
+            errored.add(item_id)
+            continue
+        values = {
+            str(s["name"]): s["value"]
+            for s in record.scores
+            if isinstance(s.get("value"), (bool, int, float))
+        }
+        items[item_id] = _Item(record.dataset_row, values)
+    return items, errored
+
+
+def compare(
+    a: str | Results,
+    b: str | Results,
+    evaluation: str | None = None,
+    storage: str | Storage | None = None,
+    level: float = DEFAULT_LEVEL,
+    cluster: str | None = None,
+) -> Comparison:
+    """Compare B with A item by item: experiment names, or what :func:`dotevals.run` returned.
+
+    Args:
+        a: the baseline: an experiment name, or Results (its experiment and evaluation).
+        b: the other side, likewise.
+        evaluation: compare only this evaluation (its name, or its name before ``[``).
+        storage: where named experiments are stored (``json://.dotevals`` by default).
+        level: the confidence level of the intervals.
+        cluster: a dataset column whose equal values form clusters (cluster-robust figures).
+
+    Raises:
+        ConfigurationError: a missing experiment or evaluation, datasets that differ, or no
+            items in common; the message says which.
+    """
+    exp_a, eval_a, store = _side(a, storage)
+    exp_b, eval_b, store_b = _side(b, storage if not isinstance(a, Results) else store)
+    pairs = _pairs(store, exp_a, exp_b, evaluation or eval_a or eval_b, store_b)
+    out = []
+    for name_a, name_b in pairs:
+        stored_a, stored_b = store.load(exp_a, name_a), store_b.load(exp_b, name_b)
+        where = (f"{exp_a}/{name_a}", f"{exp_b}/{name_b}")
+        out += _compare_pair(stored_a, stored_b, where, (name_a, name_b), level, cluster)
+    return Comparison(exp_a, exp_b, out)
+
+
+def _side(side: str | Results, storage: str | Storage | None) -> tuple[str, str | None, Storage]:
+    if isinstance(side, Results):
+        return side.report.experiment, side.report.evaluation, side.storage
+    store = open_storage(storage)
+    if not store.has_experiment(side):
+        raise ConfigurationError(
+            f"no experiment {side!r} in {store.url}; stored: {store.list_experiments()}"
+        )
+    return side, None, store
+
+
+def base_name(evaluation: str) -> str:
+    """An evaluation's name without its parametrization: ``eval_x[local:m]`` -> ``eval_x``."""
+    return evaluation.split("[", 1)[0]
+
+
+def _pairs(
+    store: Storage, exp_a: str, exp_b: str, evaluation: str | None, store_b: Storage
+) -> list[tuple[str, str]]:
+    """Which evaluation of A goes with which of B: equal names, else equal base names when
+    each side has one (two variants in one experiment compare with each other)."""
+    names_a, names_b = store.list_evaluations(exp_a), store_b.list_evaluations(exp_b)
+    if evaluation is not None:
+        names_a = [n for n in names_a if evaluation in (n, base_name(n))]
+        names_b = [n for n in names_b if evaluation in (n, base_name(n))]
+    same = exp_a == exp_b and store is store_b
+    pairs = [] if same else [(n, n) for n in names_a if n in names_b]
+    paired = {n for pair in pairs for n in pair}
+    for base in dict.fromkeys(base_name(n) for n in names_a):
+        left = [n for n in names_a if base_name(n) == base and n not in paired]
+        right = [n for n in names_b if base_name(n) == base and n not in paired]
+        if same and len(left) == 2:
+            pairs.append((left[0], left[1]))
+        elif not same and len(left) == 1 and len(right) == 1:
+            pairs.append((left[0], right[0]))
+    if not pairs:
+        wanted = f" named {evaluation!r}" if evaluation else ""
+        raise ConfigurationError(
+            f"no evaluation{wanted} to pair between {exp_a!r} ({names_a}) and {exp_b!r} "
+            f"({names_b}); name one with --evaluation"
+        )
+    return pairs
+
+
+def _compare_pair(
+    stored_a: StoredEvaluation,
+    stored_b: StoredEvaluation,
+    where: tuple[str, str],
+    names: tuple[str, str],
+    level: float,
+    cluster: str | None,
+) -> list[ScoreComparison]:
+    items_a, errored_a = _items(stored_a)
+    items_b, errored_b = _items(stored_b)
+    _check_rows(items_a, items_b, where)
+    common = sorted(set(items_a) & set(items_b))
+    if not common:
+        raise ConfigurationError(
+            f"{where[0]} and {where[1]} have no completed items in common "
+            f"({len(items_a)} and {len(items_b)} completed): run both on the same dataset"
+        )
+    left_out = len((set(items_a) | set(items_b) | errored_a | errored_b) - set(common))
+    columns = (stored_a.header or {}).get("columns")
+    out = []
+    for score in [s for s in items_a[common[0]].scores if s in items_b[common[0]].scores]:
+        ids = [i for i in common if score in items_a[i].scores and score in items_b[i].scores]
+        labels = (
+            None if cluster is None else [_label(items_a[i].row, columns, cluster, i) for i in ids]
+        )
+        result = paired_difference(
+            [items_a[i].scores[score] for i in ids],
+            [items_b[i].scores[score] for i in ids],
+            level,
+            labels,
+        )
+        out.append(
+            ScoreComparison(*names, score, result, left_out + len(common) - len(ids), cluster)
+        )
+    return out
+
+
+def _check_rows(
+    items_a: dict[int, _Item], items_b: dict[int, _Item], where: tuple[str, str]
+) -> None:
+    differ = [
+        i
+        for i in sorted(set(items_a) & set(items_b))
+        if _canonical(items_a[i].row) != _canonical(items_b[i].row)
+    ]
+    if differ:
+        named = ", ".join(str(i) for i in differ[:_NAMED])
+        more = f" and {len(differ) - _NAMED} more" if len(differ) > _NAMED else ""
+        raise ConfigurationError(
+            f"{where[0]} and {where[1]} hold different dataset rows for items {named}{more}: "
+            "a paired comparison needs both run on the same dataset"
+        )
+
+
+def _canonical(row: Any) -> str:
+    return json.dumps(row, sort_keys=True, default=repr)
+
+
+def _label(row: Any, columns: Any, cluster: str, item_id: int) -> Hashable:
+    """The value of the cluster column in a row (a mapping, or a sequence named by columns)."""
+    if isinstance(row, dict) and cluster in row:
+        return _canonical(row[cluster])
+    if isinstance(columns, list) and cluster in columns and isinstance(row, list):
+        index = columns.index(cluster)
+        if index < len(row):
+            return _canonical(row[index])
+    have = list(row) if isinstance(row, dict) else columns
+    raise ConfigurationError(
+        f"item {item_id} has no cluster column {cluster!r} (its columns: {have}): "
+        "name a column every row has"
+    )
