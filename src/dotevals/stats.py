@@ -49,6 +49,8 @@ DEFAULT_LEVEL: Final = 0.95
 #: Bootstrap resamples used when none is given.
 DEFAULT_RESAMPLES: Final = 2000
 _EPS: Final = 1e-300
+#: A variance this small relative to the squared mean is rounding error: the values are equal.
+_TINY: Final = 1e-24
 
 
 @dataclass(frozen=True)
@@ -269,7 +271,7 @@ def t_interval(mean: float, variance: float, n: int, level: float = DEFAULT_LEVE
         return _undefined(None, 0, "t", level, "no values")
     if n == 1:
         return _undefined(mean, 1, "t", level, "n=1: one value has no spread")
-    if variance <= 0.0:
+    if variance <= _TINY * max(1.0, mean * mean):  # equal values, up to rounding
         return _undefined(mean, n, "t", level, f"all {n} values are equal: no spread")
     se = math.sqrt(variance / n)
     half = t_quantile(0.5 + level / 2, n - 1) * se
@@ -283,7 +285,7 @@ def _clustered_mean(
     if g < 2:
         return _undefined(mean, n, "cluster t", level, "one cluster: no between-cluster spread", g)
     se = math.sqrt(_cluster_variance(xs, groups))
-    if se == 0.0:
+    if se * se <= _TINY * max(1.0, mean * mean):
         return _undefined(mean, n, "cluster t", level, "every cluster has the same mean", g)
     half = t_quantile(0.5 + level / 2, g - 1) * se
     return Interval(mean, mean - half, mean + half, n, "cluster t", level, g, se)

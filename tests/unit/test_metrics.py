@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from dotevals import metrics as metrics_module
 from dotevals.metrics import (
     IntervalValue,
     Metric,
@@ -29,15 +28,6 @@ def scores(value: Any, *names: str, score: str = "s") -> list[dict[str, Any]]:
 def stderr_of(values: list[float]) -> float:
     """The standard error of the mean, computed the slow way."""
     return statistics.stdev(values) / math.sqrt(len(values))
-
-
-@pytest.fixture
-def registry() -> Any:
-    """Restore the metric registry after a test registers metrics."""
-    saved = dict(metrics_module._FACTORIES)
-    yield metrics_module._FACTORIES
-    metrics_module._FACTORIES.clear()
-    metrics_module._FACTORIES.update(saved)
 
 
 # --- built-in metrics ---------------------------------------------------------------------------
