@@ -2,7 +2,7 @@
 
 Every figure is an :class:`IntervalValue`: the value, its interval, n, the method and the
 level (:mod:`dotevals.stats` makes the intervals). Accuracy, and a mean of 0/1 values, get
-Wilson's interval; other means the Student-t interval; any other metric a seeded bootstrap
+Wilson's interval; other means the skew-corrected t interval; any other metric a seeded bootstrap
 over items.
 
 A metric is a callable over a list of values with ``__name__`` set, made by a factory
@@ -32,6 +32,7 @@ from dotevals.stats import (
     Interval,
     bootstrap_interval,
     format_interval,
+    skewness,
     t_interval,
     wilson_interval,
 )
@@ -164,19 +165,21 @@ class IntervalValue(MetricValue):
 
 
 class _Moments:
-    """Count, sum and sum of squared deviations (Welford): a mean and its interval.
+    """Count, sum and sums of squared and cubed deviations (Welford, Terriberry): a mean and
+    its interval.
 
     The mean is ``total / n`` rather than Welford's running mean, so it does not depend on the
     order the rows completed in: a proportion's sum is a whole number, exact in any order.
     """
 
-    __slots__ = ("binary", "m2", "mean", "n", "total")
+    __slots__ = ("binary", "m2", "m3", "mean", "n", "total")
 
     def __init__(self) -> None:
         self.n = 0
         self.total = 0.0
         self.mean = 0.0
         self.m2 = 0.0
+        self.m3 = 0.0
         self.binary = True
 
     def add(self, x: float) -> None:
@@ -184,21 +187,35 @@ class _Moments:
         self.total += x
         self.binary = self.binary and x in (0.0, 1.0)
         d = x - self.mean
-        self.mean += d / self.n
-        self.m2 += d * (x - self.mean)
+        d_n = d / self.n
+        term = d * d_n * (self.n - 1)
+        self.mean += d_n
+        self.m3 += term * d_n * (self.n - 2) - 3 * d_n * self.m2
+        self.m2 += term
 
     def value(self, extra_zeros: int = 0, level: float = DEFAULT_LEVEL) -> IntervalValue:
         """The mean and its interval, with ``extra_zeros`` more values of 0.
 
         0/1 values (accuracy) get Wilson's interval, which stays within [0, 1]; other values
-        the Student-t interval.
+        the skew-corrected t interval.
         """
         n = self.n + extra_zeros
         m = self.total / n if n else 0.0
         if self.binary:
             return IntervalValue.of(wilson_interval(self.total, n, level), m)
-        m2 = self.m2 + self.mean**2 * self.n * extra_zeros / n if n else 0.0
-        return IntervalValue.of(t_interval(m, max(m2, 0.0) / max(n - 1, 1), n, level), m)
+        m2, m3 = self._with_zeros(extra_zeros)
+        variance = max(m2, 0.0) / max(n - 1, 1)
+        return IntervalValue.of(t_interval(m, variance, n, level, skewness(n, m2, m3)), m)
+
+    def _with_zeros(self, k: int) -> tuple[float, float]:
+        """Sums of squared and cubed deviations with ``k`` zeros added (Chan et al.'s merge)."""
+        if k == 0:
+            return self.m2, self.m3
+        n_a, n = self.n, self.n + k
+        d = -self.mean
+        m2 = self.m2 + d * d * n_a * k / n
+        m3 = self.m3 + d**3 * n_a * k * (n_a - k) / (n * n) - 3 * d * k * self.m2 / n
+        return m2, m3
 
 
 class RunningMetrics:

@@ -7,7 +7,8 @@ when the data are clustered, the method and the level. An interval that the data
 Which interval (see docs/statistics.md for the coverage each one reaches):
 
 * scores that are all 0/1 (or bools): Wilson's score interval;
-* other numbers: the Student-t interval of the mean;
+* other numbers: the t interval of the mean, skew-corrected (Hall 1992): Student's interval
+  undercovers skewed scores at small n (92% at n=20 for Beta(0.5, 4), the benchmark shows);
 * any other metric: a percentile bootstrap over items, seeded, so one store gives one interval;
 * with ``clusters`` (one label per value): the same, cluster-robust: a CR1 standard error with
   ``G - 1`` degrees of freedom (Wilson's interval on the effective sample size for 0/1 scores),
@@ -38,6 +39,7 @@ __all__ = [
     "mean_interval",
     "paired_difference",
     "proportion_interval",
+    "skewness",
     "t_cdf",
     "t_interval",
     "t_quantile",
@@ -46,6 +48,8 @@ __all__ = [
 
 #: The confidence level used when none is given.
 DEFAULT_LEVEL: Final = 0.95
+#: The method name of :func:`mean_interval` without clusters.
+SKEW_T: Final = "skew-corrected t"
 #: Bootstrap resamples used when none is given.
 DEFAULT_RESAMPLES: Final = 2000
 _EPS: Final = 1e-300
@@ -251,31 +255,68 @@ def mean_interval(
     level: float = DEFAULT_LEVEL,
     clusters: Sequence[Hashable] | None = None,
 ) -> Interval:
-    """The Student-t interval of the mean; cluster-robust (CR1, ``G - 1`` df) with clusters."""
+    """The skew-corrected t interval of the mean (:func:`t_interval`); with clusters the
+    cluster-robust t interval (CR1 standard error, ``G - 1`` degrees of freedom)."""
     _check_level(level)
     xs = _as_floats(values)
     n = len(xs)
-    method = "t" if clusters is None else "cluster t"
+    if clusters is not None:
+        if n == 0:
+            return _undefined(None, 0, "cluster t", level, "no values")
+        return _clustered_mean(xs, sum(xs) / n, _groups(clusters, n), level)
+    if n == 0:
+        return _undefined(None, 0, SKEW_T, level, "no values")
+    mean = sum(xs) / n
+    m2 = sum((x - mean) ** 2 for x in xs)
+    m3 = sum((x - mean) ** 3 for x in xs)
+    return t_interval(mean, m2 / max(n - 1, 1), n, level, skewness(n, m2, m3))
+
+
+def skewness(n: int, m2: float, m3: float) -> float:
+    """The sample skewness ``(m3 / n) / (m2 / n) ** 1.5`` from sums of centred powers (0 when
+    there is no spread)."""
+    if n < 2 or m2 <= 0.0:
+        return 0.0
+    return float((m3 / n) / (m2 / n) ** 1.5)
+
+
+def t_interval(
+    mean: float,
+    variance: float,
+    n: int,
+    level: float = DEFAULT_LEVEL,
+    skew: float | None = None,
+) -> Interval:
+    """The t interval of a mean from its sample ``variance`` (``n - 1`` divisor).
+
+    Without ``skew`` it is Student's. With the sample skewness it is Hall's (1992) skew-corrected
+    t: the t statistic ``T`` is transformed by ``g(T) = T + a T^2 + a^2 T^3 / 3 + b``, with
+    ``a = skew / (3 sqrt(n))`` and ``b = skew / (6 sqrt(n))``, which is close to t-distributed
+    when the scores are skewed; ``g`` is inverted in closed form. With no skew it is Student's.
+    """
+    _check_level(level)
+    method = "t" if skew is None else SKEW_T
     if n == 0:
         return _undefined(None, 0, method, level, "no values")
-    mean = sum(xs) / n
-    if clusters is not None:
-        return _clustered_mean(xs, mean, _groups(clusters, n), level)
-    return t_interval(mean, sum((x - mean) ** 2 for x in xs) / max(n - 1, 1), n, level)
-
-
-def t_interval(mean: float, variance: float, n: int, level: float = DEFAULT_LEVEL) -> Interval:
-    """The Student-t interval of a mean from its sample ``variance`` (``n - 1`` divisor)."""
-    _check_level(level)
-    if n == 0:
-        return _undefined(None, 0, "t", level, "no values")
     if n == 1:
-        return _undefined(mean, 1, "t", level, "n=1: one value has no spread")
+        return _undefined(mean, 1, method, level, "n=1: one value has no spread")
     if variance <= _TINY * max(1.0, mean * mean):  # equal values, up to rounding
-        return _undefined(mean, n, "t", level, f"all {n} values are equal: no spread")
+        return _undefined(mean, n, method, level, f"all {n} values are equal: no spread")
     se = math.sqrt(variance / n)
-    half = t_quantile(0.5 + level / 2, n - 1) * se
-    return Interval(mean, mean - half, mean + half, n, "t", level, stderr=se)
+    q = t_quantile(0.5 + level / 2, n - 1)
+    if not skew:
+        return Interval(mean, mean - q * se, mean + q * se, n, method, level, stderr=se)
+    t_high, t_low = _hall_inverse(q, skew, n), _hall_inverse(-q, skew, n)
+    return Interval(mean, mean - t_high * se, mean - t_low * se, n, method, level, stderr=se)
+
+
+def _hall_inverse(x: float, skew: float, n: int) -> float:
+    """The ``T`` with ``g(T) = x`` for Hall's transformation (``g`` increases everywhere)."""
+    a, b = skew / (3 * math.sqrt(n)), skew / (6 * math.sqrt(n))
+    if abs(a) < 1e-9:  # the closed form loses its digits; g is T + b to this order
+        return x - b
+    inner = 1 + 3 * a * (x - b)
+    return (math.copysign(abs(inner) ** (1 / 3), inner) - 1) / a
 
 
 def _clustered_mean(
@@ -373,7 +414,7 @@ def interval_for(
     level: float = DEFAULT_LEVEL,
     clusters: Sequence[Hashable] | None = None,
 ) -> Interval:
-    """The interval the data call for: Wilson for 0/1 values, Student-t for other numbers."""
+    """The interval the data call for: Wilson for 0/1 values, skew-corrected t for others."""
     if is_binary(values):
         return proportion_interval(values, level, clusters)
     return mean_interval(values, level, clusters)
@@ -473,8 +514,9 @@ def paired_difference(
         diff = _agresti_min(a_only, b_only, n, level)
         test, p = "McNemar exact", mcnemar_exact(a_only, b_only)
     else:
-        diff = mean_interval(diffs, level)
-        diff = Interval(**{**diff.to_dict(), "method": "paired t"})
+        mean_d = sum(diffs) / n
+        var_d = sum((d - mean_d) ** 2 for d in diffs) / max(n - 1, 1)
+        diff = Interval(**{**t_interval(mean_d, var_d, n, level).to_dict(), "method": "paired t"})
         test, p = "paired t", _t_p_value(diff, n - 1)
     detectable = None
     if diff.stderr is not None:

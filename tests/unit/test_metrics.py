@@ -151,7 +151,7 @@ def test_constant_values_have_no_interval_and_say_why() -> None:
     got = running.results()["s"]["mean"]
     assert isinstance(got, IntervalValue)
     assert got.value == pytest.approx(0.1)
-    assert (got.ci_low, got.ci_high, got.method) == (None, None, "t")
+    assert (got.ci_low, got.ci_high, got.method) == (None, None, "skew-corrected t")
     assert got.reason == "all 5 values are equal: no spread"
     assert math.isnan(got.stderr)
 

@@ -22,9 +22,11 @@ from dotevals.stats import (
     paired_difference,
     proportion_interval,
     t_cdf,
+    t_interval,
     t_quantile,
     wilson_interval,
 )
+from intervals import hall_t
 
 LEVELS = [0.8, 0.9, 0.95, 0.99]
 
@@ -64,14 +66,25 @@ def test_proportion_interval_counts_true_values() -> None:
 
 
 @pytest.mark.parametrize("level", LEVELS)
-def test_mean_interval_matches_scipy_t(level: float) -> None:
-    values = [0.2, 0.9, 0.35, 0.6, 0.75, 0.1, 0.55]
-    lo, hi = sp.t.interval(level, len(values) - 1, np.mean(values), sp.sem(values))
+def test_mean_interval_is_halls_skew_corrected_t(level: float) -> None:
+    values = [0.02, 0.9, 0.05, 0.1, 0.75, 0.01, 0.2, 0.03]
     got = mean_interval(values, level)
-    assert (got.lo, got.hi) == pytest.approx((lo, hi), rel=1e-10)
+    assert (got.lo, got.hi) == pytest.approx(hall_t(values, level), rel=1e-9)
     assert got.stderr == pytest.approx(sp.sem(values))
-    assert (got.method, got.n) == ("t", 7)
+    assert (got.method, got.n) == ("skew-corrected t", 8)
     assert interval_for(values, level) == got
+    plain = sp.t.interval(level, 7, np.mean(values), sp.sem(values))
+    assert got.hi - got.lo > plain[1] - plain[0]  # right-skewed: the upper side widens
+    assert got.hi > plain[1]
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_without_skew_it_is_students_t(level: float) -> None:
+    values = [0.2, 0.4, 0.5, 0.6, 0.8]
+    lo, hi = sp.t.interval(level, 4, np.mean(values), sp.sem(values))
+    assert mean_interval(values, level).lo == pytest.approx(lo, rel=1e-12)
+    plain = t_interval(0.5, float(np.var(values, ddof=1)), 5, level)
+    assert (plain.lo, plain.hi, plain.method) == (pytest.approx(lo), pytest.approx(hi), "t")
 
 
 def _cr1_se(values: list[float], labels: list[int]) -> float:
@@ -162,6 +175,7 @@ def test_cluster_bootstrap_resamples_whole_clusters() -> None:
         (mean_interval([]), "no values"),
         (mean_interval([0.4]), "n=1: one value has no spread"),
         (mean_interval([0.4, 0.4, 0.4]), "all 3 values are equal: no spread"),
+        (t_interval(0.4, 0.0, 3), "all 3 values are equal: no spread"),
         (wilson_interval(0, 0), "no values"),
         (mean_interval([1.0, 2.0], clusters=["a", "a"]), "one cluster"),
         (proportion_interval([True, False], clusters=["a", "a"]), "one cluster"),
@@ -182,7 +196,8 @@ def test_format_states_n_clusters_method_and_level() -> None:
     assert format_interval(wilson_interval(81, 100)) == "0.81 [0.72, 0.87] n=100 Wilson 95%"
     clustered = mean_interval([0.1, 0.5, 0.9, 0.2], 0.9, clusters=[1, 1, 2, 2])
     assert str(clustered).endswith("n=4 (2 clusters) cluster t 90%")
-    assert format_interval(mean_interval([]), 3) == "n/a [no interval: no values] n=0 t 95%"
+    expected = "n/a [no interval: no values] n=0 skew-corrected t 95%"
+    assert format_interval(mean_interval([]), 3) == expected
 
 
 @pytest.mark.parametrize("level", [0.0, 1.0, 95])

@@ -7,15 +7,14 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from scipy import stats as sp
 
 import dotevals
 from dotevals import Result, Score, foreach
 from dotevals.metrics import IntervalValue, RunningMetrics, accuracy, mean, metric
 from dotevals.results import Metric
 from dotevals.storage import open_storage
+from intervals import hall_t
 
 
 def _running(values: list[Any], *names: str, **kwargs: Any) -> RunningMetrics:
@@ -25,24 +24,22 @@ def _running(values: list[Any], *names: str, **kwargs: Any) -> RunningMetrics:
     return running
 
 
-def test_a_mean_of_0_1_values_gets_wilson_and_other_means_student_t() -> None:
+def test_a_mean_of_0_1_values_gets_wilson_and_other_means_skew_corrected_t() -> None:
     binary = _running([1, 0, 1, 1], "mean").results()["s"]["mean"]
     assert isinstance(binary, IntervalValue) and binary.method == "Wilson"
-    values = [0.2, 0.9, 0.35, 0.6]
+    values = [0.2, 0.9, 0.35, 0.6, 0.05]
     got = _running(values, "mean", level=0.9).results()["s"]["mean"]
-    lo, hi = sp.t.interval(0.9, 3, np.mean(values), sp.sem(values))
     assert isinstance(got, IntervalValue)
-    assert (got.ci_low, got.ci_high) == pytest.approx((lo, hi))
-    assert (got.method, got.level, got.count) == ("t", 0.9, 4)
-    assert str(got).endswith("n=4 t 90%")
+    assert (got.ci_low, got.ci_high) == pytest.approx(hall_t(values, 0.9))
+    assert (got.method, got.level, got.count) == ("skew-corrected t", 0.9, 5)
+    assert str(got).endswith("n=5 skew-corrected t 90%")
 
 
 def test_errors_count_as_zeros_in_the_t_interval() -> None:
     running = _running([0.5, 0.75, 1.0], "mean")
     running.add([], is_error=True)
     got = running.results(with_errors=True)["s"]["mean"]
-    lo, hi = sp.t.interval(0.95, 3, np.mean([0.5, 0.75, 1.0, 0.0]), sp.sem([0.5, 0.75, 1.0, 0.0]))
-    assert (got.ci_low, got.ci_high) == pytest.approx((lo, hi))
+    assert (got.ci_low, got.ci_high) == pytest.approx(hall_t([0.5, 0.75, 1.0, 0.0]))
 
 
 def test_custom_metrics_get_a_seeded_bootstrap_interval(registry: Any) -> None:
@@ -98,7 +95,6 @@ def test_a_run_stores_the_method_level_and_n_of_every_figure(tmp_path: Path) -> 
     summary = open_storage(url).load("e", "eval_scores").summary
     assert summary is not None
     close, high = summary["metrics"]["close"]["mean"], summary["metrics"]["high"]["accuracy"]
-    assert (close["method"], close["level"], close["count"]) == ("t", 0.95, 5)
+    assert (close["method"], close["level"], close["count"]) == ("skew-corrected t", 0.95, 5)
     assert (high["method"], high["count"]) == ("Wilson", 5)
-    lo, _ = sp.t.interval(0.95, 4, 0.5, sp.sem([0.1, 0.4, 0.8, 0.3, 0.9]))
-    assert close["ci_low"] == pytest.approx(lo)
+    assert close["ci_low"] == pytest.approx(hall_t([0.1, 0.4, 0.8, 0.3, 0.9])[0])
