@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from dotevals.api import Results as Results
     from dotevals.api import run as run
     from dotevals.api import run_async as run_async
-    from dotevals.compare import Comparison as Comparison
-    from dotevals.compare import compare as compare
+    from dotevals.comparison import Comparison as Comparison
+    from dotevals.comparison import compare as compare
     from dotevals.decorators import Batch as Batch
     from dotevals.decorators import ForEach as ForEach
     from dotevals.decorators import batch as batch
@@ -53,8 +53,8 @@ _HOMES: Final = {
     "Results": "dotevals.api",
     "run": "dotevals.api",
     "run_async": "dotevals.api",
-    "Comparison": "dotevals.compare",
-    "compare": "dotevals.compare",
+    "Comparison": "dotevals.comparison",
+    "compare": "dotevals.comparison",
 }
 
 

@@ -7,7 +7,7 @@ import json
 import click
 
 from dotevals.cli._common import require_experiment, storage_option
-from dotevals.compare import Comparison, ScoreComparison, compare
+from dotevals.comparison import Comparison, ScoreComparison, compare
 from dotevals.stats import format_interval
 from dotevals.storage import Storage
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from dotevals.api import Results
 from dotevals.errors import ConfigurationError
 from dotevals.stats import DEFAULT_LEVEL, PairedDifference, paired_difference
 from dotevals.storage import Storage, StoredEvaluation, open_storage
+
+if TYPE_CHECKING:  # the engine loads only when an evaluation runs
+    from dotevals.api import Results
 
 __all__ = ["Comparison", "ScoreComparison", "base_name", "compare"]
 
@@ -110,7 +112,7 @@ def compare(
             items in common; the message says which.
     """
     exp_a, eval_a, store = _side(a, storage)
-    exp_b, eval_b, store_b = _side(b, storage if not isinstance(a, Results) else store)
+    exp_b, eval_b, store_b = _side(b, storage if isinstance(a, str) else store)
     pairs = _pairs(store, exp_a, exp_b, evaluation or eval_a or eval_b, store_b)
     out = []
     for name_a, name_b in pairs:
@@ -121,7 +123,7 @@ def compare(
 
 
 def _side(side: str | Results, storage: str | Storage | None) -> tuple[str, str | None, Storage]:
-    if isinstance(side, Results):
+    if not isinstance(side, str):
         return side.report.experiment, side.report.evaluation, side.storage
     store = open_storage(storage)
     if not store.has_experiment(side):
