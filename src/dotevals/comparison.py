@@ -19,7 +19,7 @@ from dotevals.storage import Storage, StoredEvaluation, open_storage
 if TYPE_CHECKING:  # the engine loads only when an evaluation runs
     from dotevals.api import Results
 
-__all__ = ["Comparison", "ScoreComparison", "base_name", "compare"]
+__all__ = ["Comparison", "ScoreComparison", "base_name", "compare", "regressions"]
 
 #: How many differing item ids an error names.
 _NAMED: Final = 5
@@ -237,3 +237,31 @@ def _label(row: Any, columns: Any, cluster: str, item_id: int) -> Hashable:
         f"item {item_id} has no cluster column {cluster!r} (its columns: {have}): "
         "name a column every row has"
     )
+
+
+def regressions(
+    storage: Storage, baseline: str, experiment: str, evaluation: str, alpha: float = 0.05
+) -> list[str]:
+    """The scores of ``experiment``'s evaluation significantly below ``baseline``'s.
+
+    A one-sided paired test at ``alpha``: a score drops when the upper bound of the
+    ``1 - 2 alpha`` interval of its difference is below 0. An evaluation the baseline does not
+    have (by name, or by name before ``[`` when it has one such) is not gated.
+
+    Raises:
+        ConfigurationError: the datasets differ or share no completed item.
+    """
+    names = storage.list_evaluations(baseline)
+    same_base = [n for n in names if base_name(n) == base_name(evaluation)]
+    match = evaluation if evaluation in names else same_base[0] if len(same_base) == 1 else None
+    if match is None:
+        return []
+    where = (f"{baseline}/{match}", f"{experiment}/{evaluation}")
+    stored = storage.load(baseline, match), storage.load(experiment, evaluation)
+    found = _compare_pair(*stored, where, (match, evaluation), 1 - 2 * alpha, None)
+    return [
+        f"{s.score} is significantly below baseline {baseline!r} (one-sided alpha {alpha:g}): "
+        f"B - A {s.result.diff}"
+        for s in found
+        if s.result.diff.hi is not None and s.result.diff.hi < 0
+    ]

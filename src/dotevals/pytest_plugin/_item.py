@@ -56,6 +56,16 @@ def add_junit_properties(item: pytest.Item, report: EvaluationReport) -> None:
             ]
 
 
+def _gate(state: SessionState, report: EvaluationReport) -> str | None:
+    """Why the evaluation fails the ``--baseline`` gate (its drops), or None."""
+    from dotevals.comparison import regressions
+
+    baseline, alpha = state.settings.baseline, state.settings.baseline_alpha
+    assert baseline is not None
+    drops = regressions(state.storage, baseline, report.experiment, report.evaluation, alpha)
+    return f"EvaluationFailed: {report.evaluation}: " + "; ".join(drops) if drops else None
+
+
 def evaluation_name(request: pytest.FixtureRequest, spec: EvaluationSpec) -> str:
     """What the item is stored as: ``name=`` when given, with the item's parametrization id.
 
@@ -87,6 +97,8 @@ async def run_item(
         state.reports.append(report)
         add_junit_properties(request.node, report)
         raise_for_failure(spec, report)
+        if state.settings.baseline is not None:
+            failure = _gate(state, report)
     except DotevalsError as exc:
         failure = f"{type(exc).__name__}: {exc}"
     if failure is not None:

@@ -47,6 +47,13 @@ def _non_negative(value: str) -> int:
     return number
 
 
+def _alpha(value: str) -> float:
+    number = float(value)
+    if not 0 < number < 0.5:
+        raise ValueError(value)
+    return number
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting: ``--dotevals-NAME``, ini ``dotevals_NAME`` (``-`` read as ``_``).
@@ -156,6 +163,19 @@ OPTIONS: Final = (
         "the response cache's SQLite file (turns the cache on)",
         metavar="PATH",
     ),
+    Option(
+        "baseline",
+        "fail an evaluation whose scores are significantly below this stored experiment's on "
+        "the same items (one-sided paired test); a drop within noise passes",
+        short="--baseline",
+        metavar="EXPERIMENT",
+    ),
+    Option(
+        "baseline-alpha",
+        "significance level of the --baseline test, between 0 and 0.5 (default 0.05)",
+        convert=_alpha,
+        metavar="ALPHA",
+    ),
 )
 
 
@@ -232,6 +252,9 @@ class Settings:
     max_retries: int | None = None
     #: The response cache's file, or None when the cache is off.
     cache_path: str | None = None
+    #: The experiment ``--baseline`` gates against, and the one-sided test's alpha.
+    baseline: str | None = None
+    baseline_alpha: float = 0.05
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -250,4 +273,6 @@ class Settings:
             concurrency=values["dotevals_concurrency"],
             max_retries=values["dotevals_max_retries"],
             cache_path=cache_path,
+            baseline=values["dotevals_baseline"],
+            baseline_alpha=values["dotevals_baseline_alpha"] or 0.05,
         )
