@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import dotevals
 from dotevals import Result, Score, foreach
+from dotevals.cli import main
 from dotevals.metrics import IntervalValue, RunningMetrics, accuracy, mean, metric
 from dotevals.results import Metric
 from dotevals.storage import open_storage
@@ -98,3 +100,19 @@ def test_a_run_stores_the_method_level_and_n_of_every_figure(tmp_path: Path) -> 
     assert (close["method"], close["level"], close["count"]) == ("skew-corrected t", 0.95, 5)
     assert (high["method"], high["count"]) == ("Wilson", 5)
     assert close["ci_low"] == pytest.approx(hall_t([0.1, 0.4, 0.8, 0.3, 0.9])[0])
+
+
+def test_show_json_states_each_figures_method_and_level(tmp_path: Path) -> None:
+    @foreach("x", [0.1, 0.4, 0.4, 0.9])
+    def eval_scores(x: float) -> Result:
+        return Result(Score("close", x, [mean()]), Score("same", 1.0, [mean()]))
+
+    url = f"json://{tmp_path}"
+    dotevals.run(eval_scores, "e", storage=url, progress=False)
+    shown = CliRunner().invoke(main, ["show", "e", "--json", "--storage", url])
+    figures = {
+        m["score"]: m["with_errors"] for m in json.loads(shown.output)["evaluations"][0]["metrics"]
+    }
+    assert (figures["close"]["method"], figures["close"]["level"]) == ("skew-corrected t", 0.95)
+    assert figures["close"]["ci_low"] == pytest.approx(hall_t([0.1, 0.4, 0.4, 0.9])[0])
+    assert figures["same"]["method"] == "Wilson"  # 1.0 every time: a 0/1 score
