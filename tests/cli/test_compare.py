@@ -1,8 +1,9 @@
-"""``dotevals compare`` and ``dotevals.compare`` over stores written by real pytest runs.
+"""``dotevals compare``, ``dotevals.compare`` and ``pytest --baseline`` over real pytest runs.
 
-Two models of the local test server (real subprocess, real openai SDK over HTTP): ``alpha``
-is asked the sums, and gets those the server's model gets wrong on purpose wrong (a multiple
-of 7 with both operands above 10); ``beta`` is asked to echo the answer and gets all right.
+Models of the local test server (real subprocess, real openai SDK over HTTP): ``beta`` is asked
+to echo each answer and gets all right; ``alpha`` is asked the sums, and the server's model is
+wrong on purpose on the 20 "hard" rows (multiples of 7 with both operands above 10); ``gamma``
+is asked one hard sum. Every pytest session is a subprocess, the independent ones in parallel.
 """
 
 from __future__ import annotations
@@ -29,53 +30,79 @@ from dotevals import Result, foreach
 from dotevals.evaluators import numeric_match
 
 SHIFT = int(os.environ.get("SHIFT", "0"))
-ROWS = [(a + SHIFT, b, a % 5) for a in range(8, 28, 2) for b in (7, 14, 21)]
+HARD = [(a, b) for a in (14, 21, 28, 35, 42) for b in (14, 21, 28, 35)]
+EASY = [(a, b) for a in range(1, 6) for b in range(1, 5)]
 
-@foreach("a,b,passage", ROWS)
+@foreach("a,b,passage", [(a + SHIFT, b, a % 5) for a, b in HARD + EASY])
 async def eval_sums(a, b, passage, model):
     if os.environ.get("FAIL"):
         raise RuntimeError("model down")
-    question = f"What is {a} + {b}?" if model.model == "alpha" else f"echo: {a + b}"
+    asked = model.model == "alpha" or (model.model == "gamma" and (a, b) == HARD[0])
+    question = f"What is {a} + {b}?" if asked else f"echo: {a + b}"
     response = await model.chat.completions.create(
         model=model.model, messages=[{"role": "user", "content": question}]
     )
     reply = response.choices[0].message.content
     return Result(numeric_match(reply, str(a + b)), prompt=question, model_response=reply)
 """
-ROWS = [(a, b) for a in range(8, 28, 2) for b in (7, 14, 21)]
+N = 40
 #: Items alpha gets wrong: the local model's off-by-one on multiples of 7 above 10.
-ALPHA_WRONG = sum(1 for a, b in ROWS if (a + b) % 7 == 0 and a > 10 and b > 10)
+ALPHA_WRONG = 20
+#: Stores written first: (experiment, models, environment).
+STORES: list[tuple[str, tuple[str, ...], dict[str, str]]] = [
+    ("A", ("alpha",), {}),
+    ("B", ("beta",), {}),
+    ("AB", ("alpha", "beta"), {}),
+    ("SHIFTED", ("beta",), {"SHIFT": "1"}),
+    ("DOWN", ("beta",), {"FAIL": "1"}),
+]
+#: Sessions gated against B: (experiment, model, extra arguments).
+GATED: list[tuple[str, str, tuple[str, ...]]] = [
+    ("worse", "alpha", ("--baseline", "B")),
+    ("same", "beta", ("--baseline", "B")),
+    ("noisy", "gamma", ("--dotevals-baseline", "B")),
+    ("loose", "gamma", ("--baseline", "B", "--dotevals-baseline-alpha", "0.45")),
+    ("lost", "beta", ("-o", "dotevals_baseline=nowhere")),  # the ini key
+    ("bad-alpha", "beta", ("--baseline", "B", "--dotevals-baseline-alpha", "0.7")),
+]
 
 
-def _pytest(root: Path, experiment: str, *models: str, **env: str) -> None:
-    args = ["--experiment", experiment, *(f"--model=local:{m}" for m in models)]
-    done = subprocess.run(
+def _pytest(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "eval_sums.py", *args],
         cwd=root,
-        env={**os.environ, **env},
+        env={**os.environ, "COLUMNS": "250", **env},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def _store(root: Path, experiment: str, models: tuple[str, ...], env: dict[str, str]) -> None:
+    done = _pytest(root, "--experiment", experiment, *(f"--model=local:{m}" for m in models), **env)
     assert done.returncode in (0, 1), done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store with: A (alpha), B (beta), AB (both in one session), SHIFTED, DOWN."""
+    """The stores of ``STORES`` under ``root/.dotevals``."""
     path = tmp_path_factory.mktemp("compare")
     (path / "eval_sums.py").write_text(EVAL)
-    runs: list[tuple[str, tuple[str, ...], dict[str, str]]] = [
-        ("A", ("alpha",), {}),
-        ("B", ("beta",), {}),
-        ("AB", ("alpha", "beta"), {}),
-        ("SHIFTED", ("beta",), {"SHIFT": "1"}),
-        ("DOWN", ("beta",), {"FAIL": "1"}),
-    ]
-    with ThreadPoolExecutor(len(runs)) as pool:  # separate experiments: separate files
-        for done in [pool.submit(_pytest, path, e, *m, **env) for e, m, env in runs]:
+    with ThreadPoolExecutor(len(STORES)) as pool:  # separate experiments: separate files
+        for done in [pool.submit(_store, path, e, m, env) for e, m, env in STORES]:
             done.result()
     return path
+
+
+@pytest.fixture(scope="module")
+def gated(root: Path) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Each session of ``GATED``, by experiment."""
+    with ThreadPoolExecutor(len(GATED)) as pool:
+        runs = {
+            e: pool.submit(_pytest, root, "--experiment", e, f"--model=local:{m}", *args)
+            for e, m, args in GATED
+        }
+        return {e: run.result() for e, run in runs.items()}
 
 
 def cli(root: Path, *args: str) -> Any:
@@ -86,7 +113,7 @@ def cli(root: Path, *args: str) -> Any:
 def test_compare_pairs_two_experiments_by_item_and_tests_the_difference(root: Path) -> None:
     result = cli(root, "compare", "A", "B")
     assert result.exit_code == 0, result.output
-    n = len(ROWS)
+    n = N
     assert "A = A, B = B: differences are B - A" in result.output
     assert f"eval_sums[local:alpha] vs eval_sums[local:beta] · numeric_match: {n} paired" in (
         result.output
@@ -101,9 +128,9 @@ def test_compare_json_has_every_figure(root: Path) -> None:
     result = cli(root, "compare", "A", "B", "--json", "--level", "0.9")
     data = json.loads(result.output)
     (item,) = data["comparisons"]
-    assert (item["a_only"], item["b_only"], item["n"]) == (0, ALPHA_WRONG, len(ROWS))
+    assert (item["a_only"], item["b_only"], item["n"]) == (0, ALPHA_WRONG, N)
     assert item["mean_b"] == 1.0
-    assert item["mean_a"] == pytest.approx(1 - ALPHA_WRONG / len(ROWS))
+    assert item["mean_a"] == pytest.approx(1 - ALPHA_WRONG / N)
     assert item["diff"]["level"] == 0.9 and item["diff"]["lo"] < item["diff"]["hi"]
     assert item["correlation"] is None  # B is constant: no correlation to state
     assert item["detectable"] > 0
@@ -128,7 +155,7 @@ def test_python_api_matches_the_cli(root: Path) -> None:
 def test_rows_that_differ_are_refused_by_item(root: Path) -> None:
     result = cli(root, "compare", "A", "SHIFTED")
     assert result.exit_code == 1
-    assert "hold different dataset rows for items 0, 1, 2, 3, 4 and 25 more" in result.output
+    assert "hold different dataset rows for items 0, 1, 2, 3, 4 and 35 more" in result.output
     assert "same dataset" in result.output
 
 
@@ -164,3 +191,30 @@ def test_results_of_run_compare_directly(tmp_path: Path) -> None:
     assert item.result.test == "paired t"
     assert item.result.diff.estimate == pytest.approx(0.1)
     assert item.result.diff.reason == "all 12 values are equal: no spread"
+
+
+def test_baseline_gate_fails_a_significant_drop_with_its_interval(gated: Any) -> None:
+    worse = gated["worse"]
+    assert worse.returncode == 1, worse.stdout
+    assert (
+        "EvaluationFailed: eval_sums[local:alpha]: numeric_match is significantly below "
+        "baseline 'B' (one-sided alpha 0.05): B - A -0.50 ["
+    ) in worse.stdout
+    assert "n=40 paired Agresti-Min 90%" in worse.stdout
+
+
+def test_baseline_gate_passes_equal_scores_and_noise(gated: Any) -> None:
+    assert gated["same"].returncode == 0, gated["same"].stdout
+    assert gated["noisy"].returncode == 0, gated["noisy"].stdout  # one item worse
+    loose = gated["loose"]  # the same one item, at a one-sided alpha of 0.45
+    assert loose.returncode == 1
+    assert "(one-sided alpha 0.45): B - A -0.03 [" in loose.stdout
+
+
+def test_a_missing_baseline_or_a_bad_alpha_is_a_usage_error(gated: Any) -> None:
+    lost = gated["lost"]
+    assert lost.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "--baseline: no experiment 'nowhere' in json://.dotevals" in lost.stderr
+    bad = gated["bad-alpha"]
+    assert bad.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "0.7" in bad.stderr
