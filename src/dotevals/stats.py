@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from statistics import NormalDist
 from typing import Any, Final
@@ -507,7 +507,7 @@ def paired_difference(
     b_only = sum(1 for x, y in zip(xs, ys) if y > x) if binary else None
     if clusters is not None:
         diff = mean_interval(diffs, level, clusters)
-        diff = Interval(**{**diff.to_dict(), "method": "paired cluster t"})
+        diff = replace(diff, method="paired cluster t")
         test, p = "cluster-robust paired t", _t_p_value(diff, (diff.n_clusters or 1) - 1)
     elif binary:
         assert a_only is not None and b_only is not None
@@ -516,7 +516,7 @@ def paired_difference(
     else:
         mean_d = sum(diffs) / n
         var_d = sum((d - mean_d) ** 2 for d in diffs) / max(n - 1, 1)
-        diff = Interval(**{**t_interval(mean_d, var_d, n, level).to_dict(), "method": "paired t"})
+        diff = replace(t_interval(mean_d, var_d, n, level), method="paired t")
         test, p = "paired t", _t_p_value(diff, n - 1)
     detectable = None
     if diff.stderr is not None:
@@ -613,22 +613,17 @@ def _variances(diff: float, baseline: float | None, sd: float | None) -> tuple[f
 def _check_planning(
     diff: float, correlation: float, power: float, alpha: float, cluster_size: int, icc: float
 ) -> None:
-    problems = {
-        "diff": diff != 0,
-        "correlation": -1 <= correlation <= 1,
-        "power": 0 < power < 1,
-        "alpha": 0 < alpha < 1,
-        "cluster_size": cluster_size >= 1,
-        "icc": 0 <= icc <= 1,
-    }
-    bad = [name for name, ok in problems.items() if not ok]
+    checks = [
+        ("diff", diff, diff != 0),
+        ("correlation", correlation, -1 <= correlation <= 1),
+        ("power", power, 0 < power < 1),
+        ("alpha", alpha, 0 < alpha < 1),
+        ("cluster_size", cluster_size, cluster_size >= 1),
+        ("icc", icc, 0 <= icc <= 1),
+    ]
+    bad = [f"{name}={value!r}" for name, value, ok in checks if not ok]
     if bad:
-        given = dict(
-            diff=diff, correlation=correlation, power=power, alpha=alpha, cluster_size=cluster_size
-        )
-        given["icc"] = icc
         raise ValueError(
-            ", ".join(f"{k}={given[k]!r}" for k in bad)
-            + " out of range: diff must be non-zero, correlation in [-1, 1], power and alpha in "
-            "(0, 1), cluster_size at least 1, icc in [0, 1]"
+            ", ".join(bad) + " out of range: diff must be non-zero, correlation in [-1, 1], "
+            "power and alpha in (0, 1), cluster_size at least 1, icc in [0, 1]"
         )
