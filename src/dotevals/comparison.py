@@ -186,7 +186,8 @@ def _compare_pair(
     left_out = len((set(items_a) | set(items_b) | errored_a | errored_b) - set(common))
     columns = (stored_a.header or {}).get("columns")
     out = []
-    for score in [s for s in items_a[common[0]].scores if s in items_b[common[0]].scores]:
+    both = (s for i in common for s in items_a[i].scores if s in items_b[i].scores)
+    for score in dict.fromkeys(both):
         ids = [i for i in common if score in items_a[i].scores and score in items_b[i].scores]
         labels = (
             None if cluster is None else [_label(items_a[i].row, columns, cluster, i) for i in ids]
