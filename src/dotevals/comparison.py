@@ -13,13 +13,22 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from dotevals.errors import ConfigurationError
-from dotevals.stats import DEFAULT_LEVEL, PairedDifference, paired_difference
+from dotevals.stats import DEFAULT_LEVEL, PairedDifference, format_interval, paired_difference
 from dotevals.storage import Storage, StoredEvaluation, open_storage
 
 if TYPE_CHECKING:  # the engine loads only when an evaluation runs
     from dotevals.api import Results
 
-__all__ = ["Comparison", "ScoreComparison", "base_name", "compare", "regressions"]
+__all__ = [
+    "Comparison",
+    "ScoreComparison",
+    "base_name",
+    "compare",
+    "compare_stored",
+    "format_comparison",
+    "format_score",
+    "regressions",
+]
 
 #: How many differing item ids an error names.
 _NAMED: Final = 5
@@ -116,10 +125,24 @@ def compare(
     pairs = _pairs(store, exp_a, exp_b, evaluation or eval_a or eval_b, store_b)
     out = []
     for name_a, name_b in pairs:
-        stored_a, stored_b = store.load(exp_a, name_a), store_b.load(exp_b, name_b)
-        where = (f"{exp_a}/{name_a}", f"{exp_b}/{name_b}")
-        out += _compare_pair(stored_a, stored_b, where, (name_a, name_b), level, cluster)
+        out += compare_stored((store, exp_a, name_a), (store_b, exp_b, name_b), level, cluster)
     return Comparison(exp_a, exp_b, out)
+
+
+def compare_stored(
+    a: tuple[Storage, str, str],
+    b: tuple[Storage, str, str],
+    level: float = DEFAULT_LEVEL,
+    cluster: str | None = None,
+) -> list[ScoreComparison]:
+    """Compare two stored evaluations, each ``(storage, experiment, evaluation)``.
+
+    Raises:
+        ConfigurationError: the datasets differ or share no completed item.
+    """
+    where = (f"{a[1]}/{a[2]}", f"{b[1]}/{b[2]}")
+    stored = a[0].load(a[1], a[2]), b[0].load(b[1], b[2])
+    return _compare_pair(*stored, where, (a[2], b[2]), level, cluster)
 
 
 def _side(side: str | Results, storage: str | Storage | None) -> tuple[str, str | None, Storage]:
@@ -257,12 +280,42 @@ def regressions(
     match = evaluation if evaluation in names else same_base[0] if len(same_base) == 1 else None
     if match is None:
         return []
-    where = (f"{baseline}/{match}", f"{experiment}/{evaluation}")
-    stored = storage.load(baseline, match), storage.load(experiment, evaluation)
-    found = _compare_pair(*stored, where, (match, evaluation), 1 - 2 * alpha, None)
+    sides = (storage, baseline, match), (storage, experiment, evaluation)
+    found = compare_stored(*sides, 1 - 2 * alpha)
     return [
         f"{s.score} is significantly below baseline {baseline!r} (one-sided alpha {alpha:g}): "
         f"B - A {s.result.diff}"
         for s in found
         if s.result.diff.hi is not None and s.result.diff.hi < 0
     ]
+
+
+def format_comparison(comparison: Comparison) -> str:
+    """The comparison as text, one block per score."""
+    head = f"A = {comparison.experiment_a}, B = {comparison.experiment_b}: differences are B - A"
+    return "\n\n".join([head, *(format_score(s) for s in comparison.scores)])
+
+
+def format_score(item: ScoreComparison) -> str:
+    """One score's comparison: the means, B - A with its interval, the test, what it could see."""
+    r = item.result
+    names = item.evaluation_a
+    if item.evaluation_b != item.evaluation_a:
+        names = f"{item.evaluation_a} vs {item.evaluation_b}"
+    left = (
+        f", {item.left_out} items left out (errored or missing on a side)" if item.left_out else ""
+    )
+    lines = [
+        f"{names} · {item.score}: {r.n} paired items{left}",
+        f"  A {r.mean_a:.3f}   B {r.mean_b:.3f}",
+        f"  B - A {format_interval(r.diff, 3)}",
+    ]
+    p = "n/a" if r.p_value is None else f"{r.p_value:.4g}"
+    test = f"  {r.test} p={p}"
+    if r.a_only is not None and r.b_only is not None:
+        test += f"; discordant: A only {r.a_only}, B only {r.b_only}"
+    corr = "n/a" if r.correlation is None else f"{r.correlation:.2f}"
+    lines.append(f"{test}; per-item correlation {corr}")
+    if r.detectable is not None:
+        lines.append(f"  smallest difference this could detect (80% power): {r.detectable:.3f}")
+    return "\n".join(lines)

@@ -81,6 +81,7 @@ def _pytest(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
 def _store(root: Path, experiment: str, models: tuple[str, ...], env: dict[str, str]) -> None:
     done = _pytest(root, "--experiment", experiment, *(f"--model=local:{m}" for m in models), **env)
     assert done.returncode in (0, 1), done.stdout + done.stderr
+    (root / f"{experiment}.stdout").write_text(done.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +142,14 @@ def test_one_sessions_two_models_compare_and_cluster(root: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "(5 clusters) paired cluster t 95%" in result.output
     assert "cluster-robust paired t p=" in result.output
+
+
+def test_a_session_with_two_models_ends_with_their_comparison(root: Path) -> None:
+    shown = (root / "AB.stdout").read_text()
+    assert "paired comparison (B - A, A the first model)" in shown
+    assert "eval_sums[local:alpha] vs eval_sums[local:beta] · numeric_match: 40 paired" in shown
+    assert f"discordant: A only 0, B only {ALPHA_WRONG}" in shown
+    assert "paired comparison" not in (root / "A.stdout").read_text()
 
 
 def test_python_api_matches_the_cli(root: Path) -> None:
