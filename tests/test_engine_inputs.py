@@ -18,6 +18,7 @@ from dotevals.cli import main
 from dotevals.concurrency import Adaptive, Fixed, SlidingWindow, capped
 from dotevals.errors import ConfigurationError, DatasetChangedError
 from dotevals.metrics import accuracy
+from dotevals.results import Header, Summary
 from dotevals.storage.base import StoreWarning
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -113,7 +114,7 @@ def test_opened_generators_are_not_kept_alive(tmp_path: Path) -> None:
 
 
 def test_the_spec_remembers_its_opened_iterator_and_keeps_no_registry() -> None:
-    import dotevals._engine as engine
+    import dotevals._rows as rows
     from dotevals.decorators import get_spec
 
     @foreach("x", iter([(1,)]))  # a list iterator: not weakly referenceable
@@ -122,12 +123,12 @@ def test_the_spec_remembers_its_opened_iterator_and_keeps_no_registry() -> None:
 
     spec = get_spec(eval_flag)
     assert spec is not None and spec.dataset_opened is False
-    registered = len(engine._READ_ITERATORS)
-    engine._check_reusable("eval_flag", spec)
+    registered = len(rows._READ_ITERATORS)
+    rows.check_reusable("eval_flag", spec)
     assert spec.dataset_opened is True
     with pytest.raises(ConfigurationError, match="one-shot iterator"):
-        engine._check_reusable("eval_flag", spec)
-    assert len(engine._READ_ITERATORS) == registered  # not weakly referenceable: spec only
+        rows.check_reusable("eval_flag", spec)
+    assert len(rows._READ_ITERATORS) == registered  # not weakly referenceable: spec only
 
 
 def test_an_exhausted_generator_is_refused_on_its_first_run(tmp_path: Path) -> None:
@@ -289,6 +290,8 @@ def eval_opaque(x):
 
 def test_values_stored_as_repr_under_warnings_as_errors(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(eval_opaque=OPAQUE_RESULT)
+    # pytest-asyncio itself warns when its loop scope is unset: an error under -W error
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     result = pytester.runpytest("-W", "error::UserWarning", "--experiment", "w")
     result.assert_outcomes(failed=1)  # the filter gets its error, at the end
     result.stdout.fnmatch_lines(["*StoreWarning*not JSON: stored as repr*"])
@@ -457,7 +460,7 @@ class _SummaryFails:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def open_writer(self, experiment: str, evaluation: str, header: dict[str, Any]) -> Any:
+    def open_writer(self, experiment: str, evaluation: str, header: Header) -> Any:
         writer = self.inner.open_writer(experiment, evaluation, header)
         store = self
 
@@ -465,7 +468,7 @@ class _SummaryFails:
             def append(self, record: Any) -> None:
                 writer.append(record)
 
-            def write_summary(self, summary: dict[str, Any]) -> None:
+            def write_summary(self, summary: Summary) -> None:
                 raise StoreWarning("summary value stored as repr")
 
             def close(self) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from dotevals.api import Results as Results
+    from dotevals.api import load as load
     from dotevals.api import run as run
     from dotevals.api import run_async as run_async
     from dotevals.comparison import Comparison as Comparison
@@ -19,9 +20,12 @@ if TYPE_CHECKING:
     from dotevals.decorators import ForEach as ForEach
     from dotevals.decorators import batch as batch
     from dotevals.decorators import foreach as foreach
+    from dotevals.results import Header as Header
     from dotevals.results import Record as Record
     from dotevals.results import Result as Result
     from dotevals.results import Score as Score
+    from dotevals.results import Summary as Summary
+    from dotevals.results import Usage as Usage
 
     __version__: str
 
@@ -29,14 +33,18 @@ __all__ = [
     "Batch",
     "Comparison",
     "ForEach",
+    "Header",
     "Record",
     "Result",
     "Results",
     "Score",
+    "Summary",
+    "Usage",
     "__version__",
     "batch",
     "compare",
     "foreach",
+    "load",
     "run",
     "run_async",
 ]
@@ -47,10 +55,14 @@ _HOMES: Final = {
     "ForEach": "dotevals.decorators",
     "batch": "dotevals.decorators",
     "foreach": "dotevals.decorators",
+    "Header": "dotevals.results",
     "Record": "dotevals.results",
+    "Summary": "dotevals.results",
+    "Usage": "dotevals.results",
     "Result": "dotevals.results",
     "Score": "dotevals.results",
     "Results": "dotevals.api",
+    "load": "dotevals.api",
     "run": "dotevals.api",
     "run_async": "dotevals.api",
     "Comparison": "dotevals.comparison",

@@ -11,30 +11,47 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import hashlib
 import inspect
 import itertools
-import json
-import re
 import shlex
 import time
 import traceback
-import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 import anyio
 import anyio.to_thread
 
-from dotevals import _meta
+from dotevals import _meta, _usage
+from dotevals._rows import (
+    FINGERPRINT_ROWS,
+    Item,
+    check_reusable,
+    fingerprint,
+    jsonable,
+    row_kwargs,
+    stable,
+)
 from dotevals._sdk_retries import without_sdk_retries
 from dotevals.concurrency import ConcurrencyStrategy, resolve_strategy
 from dotevals.decorators import EvaluationSpec
-from dotevals.errors import ConfigurationError, DatasetChangedError, EvaluationFailed
+from dotevals.errors import DatasetChangedError, EvaluationFailed
 from dotevals.metrics import RunningMetrics, accuracy, mean
-from dotevals.results import ErrorInfo, MetricValue, Record, Result, Score
+from dotevals.pricing import Prices
+from dotevals.providers.base import ModelHandle
+from dotevals.results import (
+    ErrorInfo,
+    Header,
+    MetricValue,
+    Record,
+    Result,
+    Score,
+    Summary,
+    Usage,
+    add_usage,
+)
 from dotevals.retry import RetryPolicy, is_throttle
 from dotevals.storage import RecordWriter, Storage
 
@@ -43,7 +60,6 @@ __all__ = ["EvaluationReport", "ProgressSink", "RunOptions", "evaluate", "show_c
 #: Stop early when this many rows in a row fail the same non-transient way and none passed.
 FAIL_FAST_AFTER: Final = 10
 _PROGRESS_EVERY: Final = 0.1
-_FINGERPRINT_ROWS: Final = 100
 
 
 class ProgressSink(Protocol):
@@ -72,139 +88,23 @@ class RunOptions:
     threads: int | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     progress: ProgressSink | None = None
+    #: Prices to turn token usage into cost (``--prices``); None: usage only.
+    prices: Prices | None = None
 
 
-@dataclass
-class EvaluationReport:
-    """How an evaluation ended: counts, metrics and where the records are."""
-
-    evaluation: str
-    experiment: str
-    storage_url: str
-    total: int
-    errors: int
-    ran: int
-    duration: float
-    metrics: dict[str, dict[str, MetricValue]]
-    metrics_without_errors: dict[str, dict[str, MetricValue]]
-    error_types: dict[str, int] = field(default_factory=dict)
-    concurrency: list[tuple[float, int]] = field(default_factory=list)
-    failure: str | None = None
-    #: Rows in the dataset (after ``samples``), when the dataset has a length.
-    dataset_size: int | None = None
-
-    def summary(self) -> dict[str, Any]:
-        """``{"total", "errors", "metrics"}`` with plain floats."""
-        return {
-            "total": self.total,
-            "errors": self.errors,
-            "metrics": {
-                score: {name: value.value for name, value in metrics.items()}
-                for score, metrics in self.metrics.items()
-            },
-        }
+#: How an evaluation ended: the summary the run stores (its name before the typed schema).
+EvaluationReport = Summary
 
 
-@dataclass
-class _Item:
-    item_id: int
-    row: Any
-    kwargs: dict[str, Any] | None
-    problem: str | None = None
+@dataclass(slots=True)
+class _Outcome:
+    """How one call of the function on a unit of rows went."""
 
-
-def _row_kwargs(columns: Sequence[str], row: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """The keyword arguments a row gives the function, or why it cannot."""
-    if isinstance(row, dict):
-        missing = [c for c in columns if c not in row]
-        if missing:
-            return None, f"row has no key(s) {missing}; its keys are {sorted(map(str, row))}"
-        return {c: row[c] for c in columns}, None
-    if isinstance(row, (tuple, list)):
-        if len(row) != len(columns):
-            return None, (
-                f"row has {len(row)} field(s) but columns {list(columns)} need {len(columns)}"
-            )
-        return dict(zip(columns, row)), None
-    if len(columns) == 1:
-        return {columns[0]: row}, None
-    return None, f"row {row!r} is not a tuple, list or dict for columns {list(columns)}"
-
-
-def _jsonable(value: Any) -> Any:
-    """``value`` as JSON gives it back (tuples become lists, other values their repr)."""
-    return json.loads(json.dumps(value, default=repr))
-
-
-#: The memory address in a default repr (``<Img object at 0x7f...>``): different every run.
-_ADDRESS: Final = re.compile(r" at 0x[0-9a-fA-F]+")
-
-
-def _stable(value: Any) -> Any:
-    """A JSON value (from :func:`_jsonable` or the store) without what changes between runs.
-
-    Values JSON cannot hold are stored as their repr; memory addresses in reprs are left out,
-    and NaN (which equals nothing) is compared as the text ``"NaN"``.
-    """
-    if isinstance(value, str):
-        return _ADDRESS.sub("", value) if " at 0x" in value else value
-    if isinstance(value, float) and value != value:
-        return "NaN"
-    if isinstance(value, list):
-        return [_stable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items()}
-    return value
-
-
-def _fingerprint(columns: Sequence[str], head: list[Any]) -> str:
-    blob = json.dumps([list(columns), _stable(_jsonable(head))], sort_keys=True).encode()
-    return "sha256:" + hashlib.sha256(blob).hexdigest()[:16]
-
-
-def show_command(experiment: str, *args: str) -> str:
-    """``dotevals show EXPERIMENT ARGS...``, every word shell-quoted, to paste into a shell."""
-    return shlex.join(["dotevals", "show", experiment, *args])
-
-
-#: One-shot datasets some run has opened, held weakly (an evaluation's spec also remembers).
-_READ_ITERATORS: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def _check_reusable(name: str, spec: EvaluationSpec) -> None:
-    """Refuse a one-shot dataset that an earlier run already read, or that arrives exhausted.
-
-    Parametrized items and repeated runs of an evaluation share its spec, which records that
-    its iterator was opened; two evaluations decorated with one generator are caught by a
-    weak set of opened iterators (which keeps none of them alive).
-
-    Raises:
-        ConfigurationError: a second run (a parametrized item, another ``dotevals.run``)
-            would read no rows of it and pass on nothing.
-    """
-    dataset = spec.dataset
-    if not isinstance(dataset, Iterator):  # iter() of it is itself: reading it consumes it
-        return
-    opened_before, spec.dataset_opened = spec.dataset_opened, True
-    try:  # generators and files: seen by any evaluation; weak, so nothing is kept alive
-        read_elsewhere = dataset in _READ_ITERATORS
-        _READ_ITERATORS.add(dataset)
-    except TypeError:  # not weakly referenceable (list iterators, map objects): the flag only
-        read_elsewhere = False
-    if opened_before:
-        why = "is a one-shot iterator (a generator?) that an earlier run already read"
-    elif read_elsewhere:
-        why = "is a one-shot iterator (a generator?) that another evaluation already read"
-    elif inspect.isgenerator(dataset) and inspect.getgeneratorstate(dataset) == "GEN_CLOSED":
-        why = "is an exhausted generator"
-    else:
-        return
-    raise ConfigurationError(
-        f"the dataset of {name!r} {why}, so this run would evaluate no rows. A dataset used "
-        "more than once (parametrized evaluations, several runs) must be re-iterable: a list "
-        "or tuple, a dotevals.datasets.Dataset, or any object whose __iter__ returns a fresh "
-        "iterator each time (e.g. a class whose __iter__ calls your generator function)."
-    )
+    value: Any
+    error: BaseException | None
+    attempts: int
+    secs: float
+    usage: Usage | None = None
 
 
 def _accepted(name: str, value: Any) -> str:
@@ -214,21 +114,50 @@ def _accepted(name: str, value: Any) -> str:
     )
 
 
-def to_scores(name: str, value: Any) -> tuple[list[Score], str | None, Any]:
-    """``(scores, prompt, response)`` from what an evaluation returned for one row.
+#: What a row returned, normalised: scores, prompt, response, model and usage.
+Returned = tuple[list[Score], str | None, Any, str | None, Usage | None]
+
+
+def to_result(name: str, value: Any) -> Returned:
+    """What an evaluation returned for one row: ``(scores, prompt, response, model, usage)``.
+
+    A tuple, not a :class:`Result`, so that rows returning a bool or a number build nothing more.
 
     Raises:
         TypeError: the value is not a Result, Score, bool or number.
     """
     if isinstance(value, Result):
-        return value.scores, value.prompt, value.model_response
+        return value.scores, value.prompt, value.model_response, value.model, value.usage
     if isinstance(value, Score):
-        return [value], None, None
+        return [value], None, None, None, None
     if isinstance(value, bool):
-        return [Score(name, value, [accuracy()])], None, None
+        return [Score(name, value, [accuracy()])], None, None, None, None
     if isinstance(value, (int, float)):
-        return [Score(name, value, [mean()])], None, None
+        return [Score(name, value, [mean()])], None, None, None, None
     raise TypeError(_accepted(name, value))
+
+
+def _model_of(value: Any) -> str | None:
+    """The model name a fixture value carries: a provider handle or a client with ``.model``."""
+    if isinstance(value, ModelHandle):
+        value = value.model
+    name = getattr(value, "model", None)
+    return name if isinstance(name, str) else None
+
+
+def run_model(spec: EvaluationSpec, fixtures: dict[str, Any]) -> str | None:
+    """The model an evaluation's rows are produced by, when one is known.
+
+    ``@foreach(..., model=...)`` names it; else the fixture named ``model``, else the only
+    fixture that is a provider handle or a client dotevals made (several: none is chosen).
+    """
+    given = spec.options.get("model")
+    if isinstance(given, str):
+        return given
+    if "model" in fixtures and _model_of(fixtures["model"]) is not None:
+        return _model_of(fixtures["model"])
+    found = {m for m in map(_model_of, fixtures.values()) if m is not None}
+    return found.pop() if len(found) == 1 else None
 
 
 class _Slots:
@@ -264,39 +193,74 @@ class _Slots:
                 fut.set_result(None)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How one evaluation runs, resolved once from its decorator's options and the run's."""
+
+    name: str
+    samples: int | None
+    #: Worker threads for a sync function; None runs it inline (and always for async ones).
+    threads: int | None
+    strategy: ConcurrencyStrategy
+    retry: RetryPolicy
+    model: str | None
+    #: Whether units run concurrently: async functions, or sync ones in threads.
+    concurrent: bool
+
+
+def make_plan(spec: EvaluationSpec, fixtures: dict[str, Any], options: RunOptions) -> Plan:
+    """Resolve an evaluation's options: the decorator's win over the run's.
+
+    Raises:
+        ConfigurationError: a concurrency strategy or retry setting is invalid.
+    """
+    threads = None if spec.is_async else spec.options.get("threads", options.threads)
+    concurrency = spec.options.get("concurrency", options.concurrency)
+    strategy = resolve_strategy(  # a strategy object given is capped (copied) too
+        concurrency if concurrency is not None else threads,
+        is_async=spec.is_async or bool(threads),
+        max_concurrency=spec.options.get("max_concurrency", options.max_concurrency),
+    )
+    return Plan(
+        name=options.evaluation or spec.name,
+        samples=options.samples or spec.options.get("samples"),
+        threads=threads,
+        strategy=strategy,
+        retry=_retry_policy(spec, options),
+        model=run_model(spec, fixtures),
+        concurrent=spec.is_async or bool(threads),
+    )
+
+
 class _Run:
     """The state of one evaluation run; ``evaluate`` is its only user."""
 
-    def __init__(self, spec: EvaluationSpec, fixtures: dict[str, Any], options: RunOptions):
+    def __init__(
+        self, spec: EvaluationSpec, fixtures: dict[str, Any], options: RunOptions, plan: Plan
+    ):
         self.spec = spec
         self.fixtures = fixtures
         self.options = options
-        self.name = options.evaluation or spec.name
+        self.plan = plan
+        self.name = plan.name
         self.metrics = RunningMetrics()
         self.error_types: dict[str, int] = {}
         self.done = self.ran = self.successes = 0
         self.total: int | None = None
         self.completed: dict[int, Any] = {}
-        concurrency = spec.options.get("concurrency", options.concurrency)
-        ceiling = spec.options.get("max_concurrency", options.max_concurrency)
-        self.strategy = resolve_strategy(  # a strategy object given is capped (copied) too
-            concurrency if concurrency is not None else self._threads(),
-            is_async=spec.is_async or bool(self._threads()),
-            max_concurrency=ceiling,
-        )
-        self.retry = _retry_policy(spec, options)
+        self.strategy = plan.strategy
+        self.retry = plan.retry
         self.failure: str | None = None
         self._same_error: tuple[str, int] = ("", 0)
         self._next_tick = 0.0
         self._writer: RecordWriter | None = None
-        self._limiter = anyio.CapacityLimiter(self._threads() or 1)
-        self._stored_summary: dict[str, Any] | None = None
+        self._limiter = anyio.CapacityLimiter(plan.threads or 1)
+        self._stored_summary: Summary | None = None
+        self.model = plan.model
+        self.usage: Usage | None = None
+        self.usage_by_model: dict[str, Usage] = {}
         #: A warning that a filter turned into an error while storing; raised at the end.
         self.deferred: Warning | None = None
-
-    def _threads(self) -> int | None:
-        threads = self.spec.options.get("threads", self.options.threads)
-        return None if self.spec.is_async else threads
 
     # -- resume ---------------------------------------------------------------------------
     def resume(self) -> None:
@@ -306,13 +270,14 @@ class _Run:
             if not record.is_error:
                 self.completed[item_id] = record.dataset_row
                 self.metrics.add(record.scores, False)
+                self._count_usage(record)
         self.done = len(self.completed)
         self._stored_summary = stored.summary
 
-    def _check_unchanged(self, item: _Item) -> None:
+    def _check_unchanged(self, item: Item) -> None:
         stored = self.completed[item.item_id]
-        now = _jsonable(item.row)
-        if stored != now and _stable(stored) != _stable(now):
+        now = jsonable(item.row)
+        if stored != now and stable(stored) != stable(now):
             raise DatasetChangedError(
                 f"the dataset of {self.name!r} changed under experiment "
                 f"{self.options.experiment!r}: row {item.item_id} was {stored!r} and is now "
@@ -322,7 +287,7 @@ class _Run:
             )
 
     # -- rows -----------------------------------------------------------------------------
-    def rows(self) -> Iterator[_Item]:
+    def rows(self) -> Iterator[Item]:
         """Pending rows, in dataset order, lazily; completed ones are checked and skipped."""
         for item in self._items():
             if item.item_id in self.completed:
@@ -330,32 +295,34 @@ class _Run:
                 continue
             yield item
 
-    def _items(self) -> Iterator[_Item]:
+    def _items(self) -> Iterator[Item]:
         columns = self.spec.columns
         for item_id, row in enumerate(self._raw):
-            kwargs, problem = _row_kwargs(columns, row)
-            yield _Item(item_id, row, kwargs, problem)
+            kwargs, problem = row_kwargs(columns, row)
+            yield Item(item_id, row, kwargs, problem)
 
-    def samples(self) -> int | None:
-        """How many rows of the dataset to read at most."""
-        samples: int | None = self.options.samples or self.spec.options.get("samples")
-        return samples
-
-    def header(self, head: list[Any]) -> dict[str, Any]:
+    def header(self, head: list[Any]) -> Header:
         """What the store's header line says about this evaluation."""
-        return {
-            "experiment": self.options.experiment,
-            "evaluation": self.name,
-            "columns": list(self.spec.columns),
-            "dataset_fingerprint": _fingerprint(self.spec.columns, head),
-            "dotevals_version": _meta.version(),
-            "git_commit": _meta.git_commit(),
-            "started_at": time.time(),
-        }
+        return Header(
+            experiment=self.options.experiment,
+            evaluation=self.name,
+            columns=list(self.spec.columns),
+            dataset_fingerprint=fingerprint(self.spec.columns, head),
+            dotevals_version=_meta.version(),
+            git_commit=_meta.git_commit(),
+            started_at=time.time(),
+            model=self.model,
+            options={
+                "samples": self.plan.samples,
+                "concurrency": type(self.strategy).__name__,
+                "max_retries": self.retry.max_retries,
+                "batch_size": self.spec.batch_size,
+            },
+        )
 
     # -- calling ----------------------------------------------------------------------------
-    async def call(self, items: list[_Item]) -> tuple[Any, BaseException | None, int, float]:
-        """Call the function on a unit of rows with retries: (value, error, attempts, secs)."""
+    async def call(self, items: list[Item]) -> _Outcome:
+        """Call the function on a unit of rows with retries (:meth:`run_unit` meters it)."""
         kwargs = self._call_kwargs(items)
         attempt = 1
         while True:
@@ -368,15 +335,15 @@ class _Run:
                     self.strategy.on_throttle()
                 delay = self.retry.delay(attempt, exc)
                 if delay is None:
-                    return None, exc, attempt, time.perf_counter() - start
+                    return _Outcome(None, exc, attempt, time.perf_counter() - start)
                 await self._backoff(throttled, delay)
                 attempt += 1
                 continue
             elapsed = time.perf_counter() - start
             self.strategy.on_success(elapsed)
-            return value, None, attempt, elapsed
+            return _Outcome(value, None, attempt, elapsed)
 
-    def _call_kwargs(self, items: list[_Item]) -> dict[str, Any]:
+    def _call_kwargs(self, items: list[Item]) -> dict[str, Any]:
         if self.spec.batch_size is None:
             assert items[0].kwargs is not None
             return {**items[0].kwargs, **self.fixtures}
@@ -387,7 +354,7 @@ class _Run:
         fn = self.spec.fn
         if self.spec.is_async:
             return await fn(**kwargs)
-        if self._threads():
+        if self.plan.threads:
             call = functools.partial(fn, **kwargs)
             value = await anyio.to_thread.run_sync(call, limiter=self._limiter)
         else:
@@ -424,44 +391,73 @@ class _Run:
     slots: _Slots | None = None
 
     # -- recording -----------------------------------------------------------------------------
-    def records_for(
-        self, items: list[_Item], value: Any, exc: BaseException | None, attempts: int, secs: float
-    ) -> list[Record]:
-        """One record per row of the unit."""
-        now = time.time()
-        if exc is not None:
-            err = _error_dict(exc)
-            return [_record(i, None, err, now, secs, attempts) for i in items]
-        if self.spec.batch_size is None:
-            return [self._record_value(items[0], value, now, secs, attempts)]
+    def records_for(self, items: list[Item], outcome: _Outcome) -> list[Record]:
+        """One record per row of the unit; a batch's usage is shared out over its rows."""
+        now, attempts = time.time(), outcome.attempts
+        if outcome.error is None and self.spec.batch_size is None:
+            return [self._record_value(items[0], outcome.value, now, outcome, outcome.usage)]
+        usages = outcome.usage.split(len(items)) if outcome.usage else [None] * len(items)
+        if outcome.error is not None:
+            err = _error_info(outcome.error)
+            return [
+                self._record(i, err, now, outcome.secs, attempts, u) for i, u in zip(items, usages)
+            ]
+        value = outcome.value
         values = value if isinstance(value, list) else [value] * len(items)
         if len(values) != len(items):
             msg = f"{self.name} returned {len(values)} results for a batch of {len(items)} rows"
-            err = ErrorInfo("ValueError", msg).to_dict()
-            return [_record(i, None, err, now, secs, attempts) for i in items]
-        share = secs / len(items)
-        return [self._record_value(i, v, now, share, attempts) for i, v in zip(items, values)]
+            err = ErrorInfo("ValueError", msg)
+            return [
+                self._record(i, err, now, outcome.secs, attempts, u) for i, u in zip(items, usages)
+            ]
+        share = dataclasses.replace(outcome, secs=outcome.secs / len(items))
+        return [self._record_value(i, v, now, share, u) for i, v, u in zip(items, values, usages)]
 
-    def _record_value(
-        self, item: _Item, value: Any, now: float, secs: float, attempts: int
+    def _record(
+        self,
+        item: Item,
+        error: ErrorInfo,
+        now: float,
+        secs: float,
+        attempts: int,
+        usage: Usage | None = None,
     ) -> Record:
-        try:
-            scores, prompt, response = to_scores(self.spec.name, value)
-        except TypeError as exc:
-            return _record(item, None, _error_dict(exc, with_tb=False), now, secs, attempts)
-        record = Record(
+        """An errored row's record."""
+        return Record(
             item.item_id,
             item.row,
-            [s.to_dict() for s in scores],
+            [],
+            None,
+            None,
+            error,
+            now,
+            secs,
+            attempts,
+            self.model,
+            usage,
+        )
+
+    def _record_value(
+        self, item: Item, value: Any, now: float, outcome: _Outcome, usage: Usage | None
+    ) -> Record:
+        try:
+            scores, prompt, response, model, returned_usage = to_result(self.spec.name, value)
+        except TypeError as exc:
+            err = _error_info(exc, with_tb=False)
+            return self._record(item, err, now, outcome.secs, outcome.attempts, usage)
+        return Record(
+            item.item_id,
+            item.row,
+            scores,
             prompt,
             response,
             None,
             now,
-            secs,
-            attempts,
+            outcome.secs,
+            outcome.attempts,
+            model or self.model,
+            returned_usage or usage,
         )
-        record.live = scores  # type: ignore[attr-defined]
-        return record
 
     def store(self, records: list[Record]) -> None:
         """Append records, count them, and tell the progress display (throttled)."""
@@ -472,7 +468,9 @@ class _Run:
             except Warning as warning:  # a filter made it an error; the record is stored
                 self.deferred = self.deferred or warning
             is_error = record.error is not None
-            self.metrics.add(record.scores, is_error, getattr(record, "live", None))
+            self.metrics.add(record.scores, is_error)
+            if record.usage is not None:
+                self._count_usage(record)
             self.done += 1
             self.ran += 1
             if is_error:
@@ -484,11 +482,18 @@ class _Run:
             self._next_tick = now + _PROGRESS_EVERY
             self.options.progress.update(self.done, self.metrics.errors, self.metrics)
 
-    def _count_error(self, error: dict[str, str] | None) -> None:
+    def _count_usage(self, record: Record) -> None:
+        usage = record.usage
+        if usage is None:
+            return
+        self.usage = usage if self.usage is None else self.usage + usage
+        add_usage(self.usage_by_model, record.model, usage)
+
+    def _count_error(self, error: ErrorInfo | None) -> None:
         assert error is not None
-        kind = error["type"]
+        kind = error.type
         self.error_types[kind] = self.error_types.get(kind, 0) + 1
-        key = f"{kind}: {error['message']}"
+        key = f"{kind}: {error.message}"
         same, count = self._same_error
         self._same_error = (key, count + 1 if key == same else 1)
         if self.successes == 0 and self._same_error[1] >= FAIL_FAST_AFTER:
@@ -497,16 +502,16 @@ class _Run:
             )
 
     # -- scheduling ----------------------------------------------------------------------------
-    def units(self, rows: Iterator[_Item]) -> Iterator[list[_Item]]:
+    def units(self, rows: Iterator[Item]) -> Iterator[list[Item]]:
         """Rows grouped into calls: one row each, or batches; bad rows become error records."""
         size = self.spec.batch_size or 1
-        unit: list[_Item] = []
+        unit: list[Item] = []
         for item in rows:
             if self.failure is not None:
                 return
             if item.problem is not None:
-                err = ErrorInfo("ValueError", item.problem).to_dict()
-                self.store([_record(item, None, err, time.time(), 0.0, 0)])
+                err = ErrorInfo("ValueError", item.problem)
+                self.store([self._record(item, err, time.time(), 0.0, 0)])
                 continue
             unit.append(item)
             if len(unit) == size:
@@ -515,23 +520,29 @@ class _Run:
         if unit and self.failure is None:
             yield unit
 
-    async def run_unit(self, unit: list[_Item]) -> None:
-        """Call, record, store one unit."""
-        value, exc, attempts, secs = await self.call(unit)
-        self.store(self.records_for(unit, value, exc, attempts, secs))
+    async def run_unit(self, unit: list[Item]) -> None:
+        """Call, record, store one unit, with the tokens its calls used."""
+        meter, token = _usage.start()
+        try:
+            outcome = await self.call(unit)
+        finally:
+            _usage.stop(token)
+        if meter:
+            outcome.usage = _usage.total(meter)
+        self.store(self.records_for(unit, outcome))
 
-    async def run_inline(self, units: Iterator[list[_Item]]) -> None:
+    async def run_inline(self, units: Iterator[list[Item]]) -> None:
         """One unit after the other (sync functions)."""
         for count, unit in enumerate(units, 1):
             await self.run_unit(unit)
             if count % 512 == 0:
                 await asyncio.sleep(0)  # let cancellation and other tasks in
 
-    async def run_concurrent(self, units: Iterator[list[_Item]]) -> None:
+    async def run_concurrent(self, units: Iterator[list[Item]]) -> None:
         """Units in flight up to the strategy's limit."""
         slots = self.slots = _Slots(self.strategy)
 
-        async def one(unit: list[_Item]) -> None:
+        async def one(unit: list[Item]) -> None:
             try:
                 await self.run_unit(unit)
             finally:
@@ -542,14 +553,14 @@ class _Run:
                 await slots.acquire()
                 tg.start_soon(one, unit)
 
-    def open(self) -> Iterator[_Item]:
+    def open(self) -> Iterator[Item]:
         """Resume, peek the head of the dataset for the header, and open the writer."""
         dataset: Iterable[Any] = self.spec.dataset
-        _check_reusable(self.name, self.spec)
+        check_reusable(self.name, self.spec)
         self.resume()
-        samples = self.samples()
+        samples = self.plan.samples
         raw = itertools.islice(dataset, samples) if samples else iter(dataset)
-        head = list(itertools.islice(raw, _FINGERPRINT_ROWS))
+        head = list(itertools.islice(raw, FINGERPRINT_ROWS))
         self._raw = itertools.chain(head, raw)
         items = self.rows()
         self._writer = self.options.storage.open_writer(
@@ -563,16 +574,18 @@ class _Run:
         writer, self._writer = self._writer, None
         if writer is not None:
             try:
-                writer.write_summary(_summary_entry(report))
+                writer.write_summary(report)
             except Warning as warning:  # a filter made it an error; raised at the end
                 self.deferred = self.deferred or warning
             finally:
                 writer.close()
         return report
 
-    def report(self, duration: float) -> EvaluationReport:
-        """The report of this run so far."""
-        return EvaluationReport(
+    def report(self, duration: float) -> Summary:
+        """The summary of this run so far."""
+        prices = self.options.prices
+        costs = prices.costs(self.usage_by_model) if prices is not None else {}
+        return Summary(
             evaluation=self.name,
             experiment=self.options.experiment,
             storage_url=self.options.storage.url,
@@ -585,7 +598,12 @@ class _Run:
             error_types=dict(self.error_types),
             concurrency=self.strategy.history(),
             failure=self.failure,
-            dataset_size=_total(self.spec, self.samples()),
+            dataset_size=_total(self.spec, self.plan.samples),
+            usage=self.usage,
+            usage_by_model=dict(self.usage_by_model),
+            cost=sum(costs.values()) if costs else None,
+            cost_by_model=costs,
+            finished_at=time.time(),
         )
 
     def _metrics(self, key: str, with_errors: bool) -> dict[str, dict[str, MetricValue]]:
@@ -599,13 +617,12 @@ class _Run:
         summary = self._stored_summary
         if self.ran or summary is None:
             return out
-        if (summary.get("total"), summary.get("errors")) != (self.done, self.metrics.errors):
+        if (summary.total, summary.errors) != (self.done, self.metrics.errors):
             return out
-        table = summary.get(key)
-        for score, figures in (table if isinstance(table, dict) else {}).items():
-            for name, figure in (figures if isinstance(figures, dict) else {}).items():
-                kept = MetricValue.from_dict(figure)
-                if kept is not None and name not in out.get(score, {}):
+        table = summary.metrics if with_errors else summary.metrics_without_errors
+        for score, figures in table.items():
+            for name, kept in figures.items():
+                if name not in out.get(score, {}):
                     out.setdefault(score, {})[name] = kept
         return out
 
@@ -617,40 +634,9 @@ def _retry_policy(spec: EvaluationSpec, options: RunOptions) -> RetryPolicy:
     return dataclasses.replace(options.retry, max_retries=retries)
 
 
-def _record(
-    item: _Item,
-    value: Any,
-    error: dict[str, str] | None,
-    now: float,
-    secs: float,
-    attempts: int,
-) -> Record:
-    return Record(item.item_id, item.row, [], None, value, error, now, secs, attempts)
-
-
-def _error_dict(exc: BaseException, with_tb: bool = True) -> dict[str, str]:
+def _error_info(exc: BaseException, with_tb: bool = True) -> ErrorInfo:
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) if with_tb else ""
-    return ErrorInfo(type(exc).__name__, str(exc), tb).to_dict()
-
-
-def _summary_entry(report: EvaluationReport) -> dict[str, Any]:
-    return {
-        "finished_at": time.time(),
-        "total": report.total,
-        "errors": report.errors,
-        "ran": report.ran,
-        "duration": report.duration,
-        "metrics": _metric_dicts(report.metrics),
-        "metrics_without_errors": _metric_dicts(report.metrics_without_errors),
-        "error_types": report.error_types,
-        "concurrency": report.concurrency,
-        "failure": report.failure,
-        "dataset_size": report.dataset_size,
-    }
-
-
-def _metric_dicts(metrics: dict[str, dict[str, MetricValue]]) -> dict[str, Any]:
-    return {s: {m: v.to_dict() for m, v in ms.items()} for s, ms in metrics.items()}
+    return ErrorInfo(type(exc).__name__, str(exc), tb)
 
 
 def _total(spec: EvaluationSpec, samples: int | None) -> int | None:
@@ -676,16 +662,15 @@ async def evaluate(
 async def _evaluate(
     spec: EvaluationSpec, fixtures: dict[str, Any], options: RunOptions
 ) -> EvaluationReport:
-    run = _Run(spec, fixtures, options)
+    run = _Run(spec, fixtures, options, make_plan(spec, fixtures, options))
     items = run.open()
     started = time.perf_counter()
     progress = options.progress
     if progress is not None:
-        progress.start(run.name, _total(spec, run.samples()), run.done)
+        progress.start(run.name, _total(spec, run.plan.samples), run.done)
     try:
         units = run.units(items)
-        concurrent = spec.is_async or run._threads()
-        await (run.run_concurrent(units) if concurrent else run.run_inline(units))
+        await (run.run_concurrent(units) if run.plan.concurrent else run.run_inline(units))
     finally:
         try:
             report = run.close(started)
@@ -696,6 +681,11 @@ async def _evaluate(
     if run.deferred is not None:
         raise run.deferred  # every row ran and is stored; the filter still gets its error
     return report
+
+
+def show_command(experiment: str, *args: str) -> str:
+    """``dotevals show EXPERIMENT ARGS...``, every word shell-quoted, to paste into a shell."""
+    return shlex.join(["dotevals", "show", experiment, *args])
 
 
 def check_thresholds(spec: EvaluationSpec, report: EvaluationReport) -> str | None:

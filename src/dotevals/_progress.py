@@ -71,7 +71,7 @@ class RichProgress:
         if self._progress is None:
             return
         parts = [
-            escape(f"{m} {format_metric(v)}")
+            escape(f"{m} {format_metric(v, brief=True)}")
             for ms in metrics.results(bootstrap=False).values()
             for m, v in ms.items()
         ]

@@ -12,21 +12,23 @@ from typing import Any
 
 import anyio
 
-from dotevals._engine import EvaluationReport, RunOptions, evaluate
+from dotevals import export
+from dotevals._engine import RunOptions, evaluate
 from dotevals._names import new_experiment_name
 from dotevals._progress import RichProgress
 from dotevals.decorators import get_spec
 from dotevals.errors import ConfigurationError
-from dotevals.results import Record
+from dotevals.pricing import Prices, load_prices
+from dotevals.results import Record, Summary
 from dotevals.storage import Storage, open_storage
 
-__all__ = ["Results", "new_experiment_name", "run", "run_async"]
+__all__ = ["Results", "load", "new_experiment_name", "run", "run_async"]
 
 
 class Results:
     """What ``run`` returns: the stored records of an evaluation and its summary."""
 
-    def __init__(self, report: EvaluationReport, storage: Storage) -> None:
+    def __init__(self, report: Summary, storage: Storage) -> None:
         self.report = report
         self.storage = storage
         self._records: list[Record] | None = None
@@ -41,7 +43,16 @@ class Results:
 
     def summary(self) -> dict[str, Any]:
         """``{"total", "errors", "metrics"}``; errored rows count as failures in metrics."""
-        return self.report.summary()
+        return self.report.brief()
+
+    def to_pandas(self, prices: Prices | None = None) -> Any:
+        """The records as a ``pandas.DataFrame``, one flat row each (as ``dotevals export``).
+
+        Raises:
+            ImportError: pandas is not installed; the message names the extra to install.
+        """
+        table = export.scan(self.storage, self.report.experiment, self.report.evaluation, prices)
+        return export.load(table)
 
     def __iter__(self) -> Iterator[Record]:
         return iter(self.records)
@@ -56,6 +67,32 @@ class Results:
         return f"Results({self.report.evaluation!r}, {self.summary()!r})"
 
 
+def load(
+    experiment: str,
+    storage: str | Storage | None = None,
+    evaluation: str | None = None,
+    prices: str | Prices | None = None,
+) -> Any:
+    """A stored experiment as a ``pandas.DataFrame``: one flat row per final record.
+
+    Args:
+        experiment: the experiment's name.
+        storage: a storage URL (``json://.dotevals`` by default) or a Storage.
+        evaluation: only this evaluation (default: all of the experiment's).
+        prices: a price table (a TOML file's path or a loaded one) to fill the ``cost`` column.
+
+    Raises:
+        ConfigurationError: the experiment or evaluation is not stored, or the prices are bad.
+        ImportError: pandas is not installed; the message names the extra to install.
+    """
+    table = export.scan(open_storage(storage), experiment, evaluation, _prices(prices))
+    return export.load(table)
+
+
+def _prices(prices: str | Prices | None) -> Prices | None:
+    return load_prices(prices) if isinstance(prices, str) else prices
+
+
 async def run_async(
     fn: Any,
     experiment: str | None = None,
@@ -63,6 +100,7 @@ async def run_async(
     storage: str | Storage | None = None,
     *,
     progress: bool = True,
+    prices: str | Prices | None = None,
     **fixture_values: Any,
 ) -> Results:
     """Run an evaluation decorated with ``@foreach``/``@batch`` and return its results.
@@ -73,6 +111,7 @@ async def run_async(
         samples: evaluate only the first N rows.
         storage: a storage URL (``json://.dotevals`` by default) or a Storage.
         progress: show a progress bar.
+        prices: a price table (a TOML file's path or a loaded one): the summary gets a cost.
         **fixture_values: values for the function's non-column parameters.
     """
     spec = get_spec(fn)
@@ -87,6 +126,7 @@ async def run_async(
         storage=store,
         samples=samples,
         progress=RichProgress() if progress else None,
+        prices=_prices(prices),
     )
     report = await evaluate(spec, fixture_values, options)
     return Results(report, store)

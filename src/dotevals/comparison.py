@@ -77,6 +77,8 @@ class Comparison:
 @dataclass(frozen=True)
 class _Item:
     row: Any
+    #: :attr:`~dotevals.results.Record.row_hash`: equal rows, equal digests.
+    digest: str
     scores: dict[str, float | bool]
 
 
@@ -89,12 +91,8 @@ def _items(stored: StoredEvaluation) -> tuple[dict[int, _Item], set[int]]:
         if record.is_error:
             errored.add(item_id)
             continue
-        values = {
-            str(s["name"]): s["value"]
-            for s in record.scores
-            if isinstance(s.get("value"), (bool, int, float))
-        }
-        items[item_id] = _Item(record.dataset_row, values)
+        values = {s.name: s.value for s in record.scores if isinstance(s.value, (bool, int, float))}
+        items[item_id] = _Item(record.dataset_row, record.row_hash, values)
     return items, errored
 
 
@@ -207,7 +205,7 @@ def _compare_pair(
             f"({len(items_a)} and {len(items_b)} completed): run both on the same dataset"
         )
     left_out = len((set(items_a) | set(items_b) | errored_a | errored_b) - set(common))
-    columns = (stored_a.header or {}).get("columns")
+    columns = stored_a.header.columns if stored_a.header is not None else []
     out = []
     both = (s for i in common for s in items_a[i].scores if s in items_b[i].scores)
     for score in dict.fromkeys(both):
@@ -231,9 +229,7 @@ def _check_rows(
     items_a: dict[int, _Item], items_b: dict[int, _Item], where: tuple[str, str]
 ) -> None:
     differ = [
-        i
-        for i in sorted(set(items_a) & set(items_b))
-        if _canonical(items_a[i].row) != _canonical(items_b[i].row)
+        i for i in sorted(set(items_a) & set(items_b)) if items_a[i].digest != items_b[i].digest
     ]
     if differ:
         named = ", ".join(str(i) for i in differ[:_NAMED])
@@ -248,11 +244,11 @@ def _canonical(row: Any) -> str:
     return json.dumps(row, sort_keys=True, default=repr)
 
 
-def _label(row: Any, columns: Any, cluster: str, item_id: int) -> Hashable:
+def _label(row: Any, columns: list[str], cluster: str, item_id: int) -> Hashable:
     """The value of the cluster column in a row (a mapping, or a sequence named by columns)."""
     if isinstance(row, dict) and cluster in row:
         return _canonical(row[cluster])
-    if isinstance(columns, list) and cluster in columns and isinstance(row, list):
+    if cluster in columns and isinstance(row, list):
         index = columns.index(cluster)
         if index < len(row):
             return _canonical(row[index])

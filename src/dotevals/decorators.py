@@ -53,6 +53,7 @@ _OPTIONS: Final = frozenset(
         "max_concurrency",
         "retries",
         "storage",
+        "model",
     }
 )
 #: Rows per call of ``@batch`` when no ``batch_size`` is given.

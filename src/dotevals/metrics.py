@@ -1,9 +1,9 @@
 """Metrics: aggregations of a score's values over all rows, with confidence intervals.
 
-Every figure is an :class:`IntervalValue`: the value, its interval, n, the method and the
-level (:mod:`dotevals.stats` makes the intervals). Accuracy, and a mean of 0/1 values, get
-Wilson's interval; other means the skew-corrected t interval; any other metric a seeded bootstrap
-over items.
+Every figure is an :class:`~dotevals.results.IntervalValue`: the value, its interval, n, the
+method and the level (:mod:`dotevals.stats` makes the intervals). Accuracy, and a mean of 0/1
+values, get Wilson's interval; other means the skew-corrected t interval; any other metric a
+seeded bootstrap over items.
 
 A metric is a callable over a list of values with ``__name__`` set, made by a factory
 decorated with :func:`metric`::
@@ -21,17 +21,14 @@ that metrics stored by name can be computed again when results are read back.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from dotevals.results import Metric, MetricValue, Score, metric_name
+from dotevals.results import IntervalValue, Metric, MetricValue, Score
 from dotevals.stats import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
-    Interval,
     bootstrap_interval,
-    format_interval,
     skewness,
     t_interval,
     wilson_interval,
@@ -113,57 +110,6 @@ def resolve_metric(name: str) -> Metric | None:
     return factory() if factory is not None else None
 
 
-@dataclass(frozen=True)
-class IntervalValue(MetricValue):
-    """A metric value that says how its interval was made: method, level, clusters, or why
-    there is none (``reason``; the bounds are then None)."""
-
-    method: str = ""
-    level: float = DEFAULT_LEVEL
-    n_clusters: int | None = None
-    reason: str | None = None
-
-    @classmethod
-    def of(cls, interval: Interval, value: float | None = None) -> IntervalValue:
-        """The figure of an interval (``value`` when its estimate is None: no values)."""
-        estimate = interval.estimate if interval.estimate is not None else value
-        return cls(
-            0.0 if estimate is None else estimate,
-            math.nan if interval.stderr is None else interval.stderr,
-            interval.n,
-            interval.lo,
-            interval.hi,
-            interval.method,
-            interval.level,
-            interval.n_clusters,
-            interval.reason,
-        )
-
-    @property
-    def interval(self) -> Interval:
-        """The figure as a :class:`~dotevals.stats.Interval`."""
-        stderr = self.stderr if math.isfinite(self.stderr) else None
-        estimate = self.value if self.count else None
-        return Interval(
-            estimate, self.ci_low, self.ci_high, self.count, self.method, self.level,
-            self.n_clusters, stderr, self.reason,
-        )  # fmt: skip
-
-    def to_dict(self) -> dict[str, Any]:
-        """The value as stored in a summary: strict JSON (``null``, never NaN)."""
-        out: dict[str, Any] = {
-            k: (v if not isinstance(v, float) or math.isfinite(v) else None)
-            for k, v in super().to_dict().items()
-        }
-        out.update(
-            method=self.method, level=self.level, n_clusters=self.n_clusters, reason=self.reason
-        )
-        return out
-
-    def __str__(self) -> str:
-        return format_interval(self.interval)
-
-
 class _Moments:
     """Count, sum and sums of squared and cubed deviations (Welford, Terriberry): a mean and
     its interval.
@@ -238,21 +184,20 @@ class RunningMetrics:
         self._moments: dict[tuple[str, str], _Moments] = {}
         self._values: dict[tuple[str, str], tuple[Metric | None, list[Any]]] = {}
 
-    def add(
-        self,
-        scores: Iterable[dict[str, Any]],
-        is_error: bool,
-        live: Sequence[Score] | None = None,
-    ) -> None:
-        """Count one record; ``live`` holds its Score objects (their metric objects) if known."""
+    def add(self, scores: Iterable[Score], is_error: bool) -> None:
+        """Count one record; metrics given as objects are used, names are resolved."""
         self.total += 1
         if is_error:
             self.errors += 1
             return
         for score in scores:
-            name = score["name"]
-            value = score["value"]
-            for i, m_name in enumerate(score.get("metrics") or ()):
+            name = score.name
+            value = score.value
+            for metric in score.metrics:
+                if isinstance(metric, str):
+                    m_name, code = metric, None
+                else:  # what metric_name() gives, inline: this runs for every row
+                    m_name, code = getattr(metric, "__name__", None) or repr(metric), metric
                 key = (name, m_name)
                 if m_name in _MEAN_LIKE:
                     moments = self._moments.get(key)
@@ -262,12 +207,10 @@ class RunningMetrics:
                     continue
                 slot = self._values.get(key)
                 if slot is None:
-                    slot = self._values[key] = (_live_metric(live, name, i, m_name), [])
-                elif slot[0] is None and live:
+                    slot = self._values[key] = (code or resolve_metric(m_name), [])
+                elif slot[0] is None and code is not None:
                     # made from stored records (the metric's code unknown): a live row knows it
-                    found = _from_live(live, name, i, m_name)
-                    if found is not None:
-                        slot = self._values[key] = (found, slot[1])
+                    slot = self._values[key] = (code, slot[1])
                 slot[1].append(value)
 
     def results(
@@ -297,15 +240,3 @@ class RunningMetrics:
             return IntervalValue(value, math.nan, len(data), None, None, "bootstrap", self.level,
                                  reason=reason)  # fmt: skip
         return IntervalValue.of(interval, value)
-
-
-def _from_live(live: Sequence[Score], score: str, i: int, name: str) -> Metric | None:
-    for obj in live:
-        if obj.name == score and i < len(obj.metrics) and metric_name(obj.metrics[i]) == name:
-            return obj.metrics[i]
-    return None
-
-
-def _live_metric(live: Sequence[Score] | None, score: str, i: int, name: str) -> Metric | None:
-    found = _from_live(live, score, i, name) if live else None
-    return found if found is not None else resolve_metric(name)

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Final
 
-__all__ = ["ErrorInfo", "MetricValue", "Record", "Result", "Score", "format_metric"]
+from dotevals.stats import DEFAULT_LEVEL, Interval, format_interval
+
+__all__ = [
+    "ErrorInfo",
+    "Header",
+    "IntervalValue",
+    "MetricValue",
+    "Record",
+    "Result",
+    "Score",
+    "Summary",
+    "Usage",
+    "add_usage",
+    "format_metric",
+]
 
 #: A metric: a callable over the list of a score's values, with ``__name__`` set.
 Metric = Callable[[list[Any]], float]
@@ -20,13 +36,14 @@ class Score:
     Args:
         name: the score's name (an evaluator's name by default).
         value: the value: a bool, a number, or anything JSON can hold.
-        metrics: metrics that aggregate this score over all rows.
+        metrics: metrics that aggregate this score over all rows (read back from a store,
+            their names).
         metadata: extra data stored with the score (an evaluator's arguments).
     """
 
     name: str
     value: Any
-    metrics: list[Metric] = field(default_factory=list)
+    metrics: list[Metric | str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,6 +55,17 @@ class Score:
             "metadata": self.metadata,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Score:
+        """A stored score: its metrics are names."""
+        metadata = data.get("metadata")
+        return cls(
+            str(data["name"]),
+            data.get("value"),
+            list(data.get("metrics") or ()),
+            metadata if isinstance(metadata, dict) else {},
+        )
+
 
 def metric_name(metric: Metric | str) -> str:
     """The stored name of a metric."""
@@ -48,17 +76,22 @@ class Result:
     """What an evaluation returns for one row.
 
     ``Result(score_a, score_b, prompt=..., model_response=...)`` holds scores;
-    ``Result("text")`` records a response with no score.
+    ``Result("text")`` records a response with no score. ``model=`` names the model that
+    answered (else the evaluation's model is recorded); ``usage=`` gives its token counts. A
+    ``model_response`` that is an openai SDK response is stored as its text, and its model
+    and ``usage`` are recorded when not given.
     """
 
-    __slots__ = ("error", "model_response", "prompt", "scores")
+    __slots__ = ("error", "model", "model_response", "prompt", "scores", "usage")
 
     def __init__(
         self,
         *scores: Score | str,
         prompt: str | None = None,
-        model_response: str | None = None,
+        model_response: Any = None,
         error: str | None = None,
+        model: str | None = None,
+        usage: Usage | None = None,
     ) -> None:
         kept: list[Score] = []
         for score in scores:
@@ -74,6 +107,19 @@ class Result:
         self.prompt = prompt
         self.model_response = model_response
         self.error = error
+        self.model = model
+        self.usage = usage
+        if model_response is not None and not isinstance(model_response, str):
+            if hasattr(model_response, "usage") and hasattr(model_response, "choices"):
+                self._take_response(model_response)
+
+    def _take_response(self, response: Any) -> None:
+        """Keep an SDK response's text, model and usage (its other fields are not stored)."""
+        self.model_response = response_text(response)
+        if self.usage is None:
+            self.usage = Usage.from_response(response)
+        if self.model is None and isinstance(getattr(response, "model", None), str):
+            self.model = response.model
 
     def __repr__(self) -> str:
         return (
@@ -82,7 +128,92 @@ class Result:
         )
 
 
-@dataclass
+def response_text(response: Any) -> Any:
+    """The text of an openai chat or completion response's first choice, else the response."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        return response
+    first = choices[0]
+    message = getattr(first, "message", None)
+    text = getattr(message, "content", None) if message is not None else None
+    if text is None:
+        text = getattr(first, "text", None)
+    return text if isinstance(text, str) else response
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens a row used: prompt, completion, total, and cached prompt tokens when reported."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+            self.cached_tokens + other.cached_tokens,
+        )
+
+    def split(self, parts: int) -> list[Usage]:
+        """``parts`` usages that sum to this one (a batch call's usage over its rows)."""
+        counts = (self.prompt_tokens, self.completion_tokens, self.total_tokens, self.cached_tokens)
+        shares = [[n // parts + (1 if i < n % parts else 0) for n in counts] for i in range(parts)]
+        return [Usage(*share) for share in shares]
+
+    def to_dict(self) -> dict[str, int]:
+        """The usage as stored."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "cached_tokens": self.cached_tokens,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Usage | None:
+        """A stored usage (:meth:`to_dict`); None for anything that is not a mapping."""
+        if not isinstance(data, dict):
+            return None
+        return cls(
+            _int(data.get("prompt_tokens")),
+            _int(data.get("completion_tokens")),
+            _int(data.get("total_tokens")),
+            _int(data.get("cached_tokens")),
+        )
+
+    @classmethod
+    def from_response(cls, response: Any) -> Usage | None:
+        """The ``usage`` an openai SDK response (or its JSON as a dict) reports, or None."""
+        usage = response.get("usage") if isinstance(response, dict) else None
+        if usage is None:
+            usage = getattr(response, "usage", None)
+        if usage is None:
+            return None
+        if not isinstance(usage, dict):
+            usage = usage.model_dump() if hasattr(usage, "model_dump") else vars(usage)
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+        total = _int(usage.get("total_tokens")) or prompt + completion
+        return cls(prompt, completion, total, _int(cached))
+
+
+def add_usage(table: dict[str, Usage], model: str | None, usage: Usage) -> None:
+    """Add ``usage`` to ``table``'s entry for ``model`` ("" for rows of no known model)."""
+    key = model or ""
+    known = table.get(key)
+    table[key] = usage if known is None else known + usage
+
+
+@dataclass(frozen=True)
 class ErrorInfo:
     """Why a row failed: the exception's type, message and traceback."""
 
@@ -94,54 +225,146 @@ class ErrorInfo:
         """The error as stored."""
         return {"type": self.type, "message": self.message, "traceback": self.traceback}
 
+    @classmethod
+    def from_dict(cls, data: Any) -> ErrorInfo | None:
+        """A stored error; None for ``null``."""
+        if data is None:
+            return None
+        return cls(str(data["type"]), str(data.get("message", "")), str(data.get("traceback", "")))
+
+
+def _known(cls: type[Any]) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls) if f.name != "extra")
+
+
+def _unknown(data: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    """Fields a newer dotevals wrote that this one does not know: kept as they are."""
+    return {k: v for k, v in data.items() if k not in known and k != "type"}
+
 
 @dataclass
 class Record:
-    """One row's outcome, as stored. The last record for an ``item_id`` wins."""
+    """One row's outcome, as stored. The last record for an ``item_id`` wins.
+
+    ``extra`` keeps fields that a newer dotevals wrote and this one does not know.
+    """
 
     item_id: int
     dataset_row: Any
-    scores: list[dict[str, Any]] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
     prompt: str | None = None
     model_response: Any = None
-    error: dict[str, str] | None = None
+    error: ErrorInfo | None = None
     timestamp: float = 0.0
     duration: float = 0.0
     attempts: int = 1
+    model: str | None = None
+    usage: Usage | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_error(self) -> bool:
         """Whether the row failed."""
         return self.error is not None
 
+    @property
+    def row_hash(self) -> str:
+        """A digest of the dataset row, to align rows across evaluations and runs.
+
+        Computed from ``dataset_row`` (its JSON, keys sorted; other values as reprs), so the
+        live row and the stored one give the same digest and no row pays for it while running.
+        """
+        blob = _HASH_ENCODER.encode(self.dataset_row).encode()
+        return hashlib.blake2b(blob, digest_size=8).hexdigest()
+
     def to_dict(self) -> dict[str, Any]:
         """The record as one flat JSON object."""
-        return {
+        out = {
             "item_id": self.item_id,
             "dataset_row": self.dataset_row,
             "prompt": self.prompt,
             "model_response": self.model_response,
-            "scores": self.scores,
-            "error": self.error,
+            "scores": [s.to_dict() for s in self.scores],
+            "error": None if self.error is None else self.error.to_dict(),
             "timestamp": self.timestamp,
             "duration": self.duration,
             "attempts": self.attempts,
         }
+        if self.model is not None:  # left out when unknown: a smaller line to write and read
+            out["model"] = self.model
+        if self.usage is not None:
+            out["usage"] = self.usage.to_dict()
+        if self.extra:
+            return {**self.extra, **out}
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Record:
-        """Rebuild a record read from storage."""
+        """Rebuild a record read from storage (written by this or an older version)."""
+        model = data.get("model")
         return cls(
             item_id=int(data["item_id"]),
             dataset_row=data.get("dataset_row"),
-            scores=list(data.get("scores") or []),
+            scores=[Score.from_dict(s) for s in data.get("scores") or ()],
             prompt=data.get("prompt"),
             model_response=data.get("model_response"),
-            error=data.get("error"),
+            error=ErrorInfo.from_dict(data.get("error")),
             timestamp=float(data.get("timestamp") or 0.0),
             duration=float(data.get("duration") or 0.0),
             attempts=int(data.get("attempts") or 1),
+            model=model if isinstance(model, str) else None,
+            usage=Usage.from_dict(data.get("usage")),
+            extra=_unknown(data, _RECORD_FIELDS),
         )
+
+
+_RECORD_FIELDS: Final = _known(Record) | {"row_hash"}
+_HASH_ENCODER: Final = json.JSONEncoder(sort_keys=True, default=repr, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a store says about an evaluation when it is first written."""
+
+    experiment: str
+    evaluation: str
+    columns: list[str] = field(default_factory=list)
+    dataset_fingerprint: str | None = None
+    dotevals_version: str | None = None
+    git_commit: str | None = None
+    started_at: float = 0.0
+    model: str | None = None
+    provider: str | None = None
+    #: How the run was set up: samples, concurrency, retries.
+    options: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The header as stored (without its ``"type"``)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        return {**self.extra, **out}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Header:
+        """A stored header; fields missing in older stores take their defaults."""
+        columns = data.get("columns")
+        options = data.get("options")
+        return cls(
+            experiment=str(data.get("experiment") or ""),
+            evaluation=str(data.get("evaluation") or ""),
+            columns=[str(c) for c in columns] if isinstance(columns, list) else [],
+            dataset_fingerprint=_str(data.get("dataset_fingerprint")),
+            dotevals_version=_str(data.get("dotevals_version")),
+            git_commit=_str(data.get("git_commit")),
+            started_at=_number(data.get("started_at")) or 0.0,
+            model=_str(data.get("model")),
+            provider=_str(data.get("provider")),
+            options=dict(options) if isinstance(options, dict) else {},
+            extra=_unknown(data, _HEADER_FIELDS),
+        )
+
+
+_HEADER_FIELDS: Final = _known(Header)
 
 
 @dataclass(frozen=True)
@@ -157,6 +380,20 @@ class MetricValue:
     count: int = 0
     ci_low: float | None = None
     ci_high: float | None = None
+
+    def _key(self) -> tuple[Any, ...]:
+        """The figures with unknown ones (NaN) as None, so that equal values compare equal."""
+        low, high = self.ci95
+        figures = (None if v != v else v for v in (self.value, self.stderr, low, high))
+        return (*figures, self.count)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MetricValue):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     @property
     def ci95(self) -> tuple[float, float]:
@@ -191,13 +428,78 @@ class MetricValue:
         if value is None:
             return None
         stderr, count = _number(data.get("stderr")), _number(data.get("count"))
-        return cls(
+        figures = (
             value,
             math.nan if stderr is None else stderr,
             0 if count is None or not math.isfinite(count) else int(count),
             _number(data.get("ci_low")),
             _number(data.get("ci_high")),
         )
+        method = data.get("method")
+        if not isinstance(method, str) or not method:
+            return cls(*figures)
+        level, clusters = _number(data.get("level")), _number(data.get("n_clusters"))
+        return IntervalValue(
+            *figures,
+            method,
+            level if level is not None and 0 < level < 1 else DEFAULT_LEVEL,
+            None if clusters is None or not math.isfinite(clusters) else int(clusters),
+            _str(data.get("reason")),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class IntervalValue(MetricValue):
+    """A metric value that says how its interval was made: method, level, clusters, or why
+    there is none (``reason``; the bounds are then None)."""
+
+    method: str = ""
+    level: float = DEFAULT_LEVEL
+    n_clusters: int | None = None
+    reason: str | None = None
+
+    def _key(self) -> tuple[Any, ...]:
+        return (*super()._key(), self.method, self.level, self.n_clusters, self.reason)
+
+    @classmethod
+    def of(cls, interval: Interval, value: float | None = None) -> IntervalValue:
+        """The figure of an interval (``value`` when its estimate is None: no values)."""
+        estimate = interval.estimate if interval.estimate is not None else value
+        return cls(
+            0.0 if estimate is None else estimate,
+            math.nan if interval.stderr is None else interval.stderr,
+            interval.n,
+            interval.lo,
+            interval.hi,
+            interval.method,
+            interval.level,
+            interval.n_clusters,
+            interval.reason,
+        )
+
+    @property
+    def interval(self) -> Interval:
+        """The figure as a :class:`~dotevals.stats.Interval`."""
+        stderr = self.stderr if math.isfinite(self.stderr) else None
+        estimate = self.value if self.count else None
+        return Interval(
+            estimate, self.ci_low, self.ci_high, self.count, self.method, self.level,
+            self.n_clusters, stderr, self.reason,
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """The value as stored in a summary: strict JSON (``null``, never NaN)."""
+        out: dict[str, Any] = {
+            k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+            for k, v in super().to_dict().items()
+        }
+        out.update(
+            method=self.method, level=self.level, n_clusters=self.n_clusters, reason=self.reason
+        )
+        return out
+
+    def __str__(self) -> str:
+        return format_interval(self.interval)
 
 
 def _number(value: Any) -> float | None:
@@ -207,9 +509,149 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def format_metric(value: MetricValue) -> str:
-    """``0.750 [0.702, 0.793]``: a metric value and its 95% confidence interval."""
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+MetricTable = dict[str, dict[str, MetricValue]]
+
+
+def _metrics_to_dict(metrics: MetricTable) -> dict[str, dict[str, dict[str, float]]]:
+    return {s: {m: v.to_dict() for m, v in ms.items()} for s, ms in metrics.items()}
+
+
+def _metrics_from_dict(data: Any) -> MetricTable:
+    """A stored metric table; a figure may be a :meth:`MetricValue.to_dict` or a bare number."""
+    out: MetricTable = {}
+    for score, figures in (data if isinstance(data, dict) else {}).items():
+        for name, raw in (figures if isinstance(figures, dict) else {}).items():
+            value = MetricValue.from_dict(raw if isinstance(raw, dict) else {"value": raw})
+            if value is not None:
+                out.setdefault(str(score), {})[str(name)] = value
+    return out
+
+
+def _history(pairs: Any) -> list[tuple[float, int]]:
+    """A stored concurrency history: ``[seconds, limit]`` pairs; odd entries are left out."""
+    found = []
+    for pair in pairs if isinstance(pairs, list) else ():
+        if isinstance(pair, list) and len(pair) == 2:
+            seconds, limit = _number(pair[0]), _number(pair[1])
+            if seconds is not None and limit is not None:
+                found.append((seconds, int(limit)))
+    return found
+
+
+def _usage_by_model(data: Any) -> dict[str, Usage]:
+    items = data.items() if isinstance(data, dict) else ()
+    found = {str(k): Usage.from_dict(v) for k, v in items}
+    return {k: v for k, v in found.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """How a run of an evaluation ended: counts, metrics, errors, tokens and cost.
+
+    The run writes it to the store when it ends; ``dotevals.run``, the terminal summary and
+    the xdist hand-over use it as it is. ``cost`` is None when no price table knows the
+    models; ``extra`` keeps fields a newer dotevals wrote.
+    """
+
+    evaluation: str = ""
+    experiment: str = ""
+    storage_url: str = ""
+    total: int = 0
+    errors: int = 0
+    ran: int = 0
+    duration: float = 0.0
+    metrics: MetricTable = field(default_factory=dict)
+    metrics_without_errors: MetricTable = field(default_factory=dict)
+    error_types: dict[str, int] = field(default_factory=dict)
+    concurrency: list[tuple[float, int]] = field(default_factory=list)
+    failure: str | None = None
+    #: Rows in the dataset (after ``samples``), when the dataset has a length.
+    dataset_size: int | None = None
+    usage: Usage | None = None
+    usage_by_model: dict[str, Usage] = field(default_factory=dict)
+    cost: float | None = None
+    cost_by_model: dict[str, float] = field(default_factory=dict)
+    finished_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def brief(self) -> dict[str, Any]:
+        """``{"total", "errors", "metrics"}`` with plain floats."""
+        return {
+            "total": self.total,
+            "errors": self.errors,
+            "metrics": {
+                score: {name: value.value for name, value in metrics.items()}
+                for score, metrics in self.metrics.items()
+            },
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as stored (without its ``"type"``)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        out["metrics"] = _metrics_to_dict(self.metrics)
+        out["metrics_without_errors"] = _metrics_to_dict(self.metrics_without_errors)
+        out["concurrency"] = [list(pair) for pair in self.concurrency]
+        out["usage"] = None if self.usage is None else self.usage.to_dict()
+        out["usage_by_model"] = {k: v.to_dict() for k, v in self.usage_by_model.items()}
+        return {**self.extra, **out}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Summary:
+        """A stored summary; what older stores lack takes its default, odd values are ignored."""
+        size = _number(data.get("dataset_size"))
+        cost = _number(data.get("cost"))
+        kinds = data.get("error_types")
+        pairs = data.get("concurrency")
+        costs = data.get("cost_by_model")
+        return cls(
+            evaluation=str(data.get("evaluation") or ""),
+            experiment=str(data.get("experiment") or ""),
+            storage_url=str(data.get("storage_url") or ""),
+            total=int(_number(data.get("total")) or 0),
+            errors=int(_number(data.get("errors")) or 0),
+            ran=int(_number(data.get("ran")) or 0),
+            duration=_number(data.get("duration")) or 0.0,
+            metrics=_metrics_from_dict(data.get("metrics")),
+            metrics_without_errors=_metrics_from_dict(data.get("metrics_without_errors")),
+            error_types=(
+                {str(k): int(v) for k, v in kinds.items() if isinstance(v, int)}
+                if isinstance(kinds, dict)
+                else {}
+            ),
+            concurrency=_history(pairs),
+            failure=_str(data.get("failure")),
+            dataset_size=None if size is None else int(size),
+            usage=Usage.from_dict(data.get("usage")),
+            usage_by_model=_usage_by_model(data.get("usage_by_model")),
+            cost=cost,
+            cost_by_model=(
+                {str(k): float(v) for k, v in costs.items() if _number(v) is not None}
+                if isinstance(costs, dict)
+                else {}
+            ),
+            finished_at=_number(data.get("finished_at")) or 0.0,
+            extra=_unknown(data, _SUMMARY_FIELDS),
+        )
+
+
+_SUMMARY_FIELDS: Final = _known(Summary)
+
+
+def format_metric(value: MetricValue, digits: int = 3, brief: bool = False) -> str:
+    """``0.810 [0.722, 0.874] n=100 Wilson 95%``: a figure, its interval, n, method and level.
+
+    A figure that does not say how its interval was made (an older store's) prints as
+    ``0.810 [0.722, 0.874] n=100``; ``brief`` gives only the value and its bounds (a live
+    display).
+    """
+    if isinstance(value, IntervalValue) and not brief:
+        return format_interval(value.interval, digits)
     low, high = value.ci95
+    n = f" n={value.count}" if value.count and not brief else ""
     if math.isnan(low) or math.isnan(high):
-        return f"{value.value:.3f}"
-    return f"{value.value:.3f} [{low:.3f}, {high:.3f}]"
+        return f"{value.value:.{digits}f}{n}"
+    return f"{value.value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{n}"

@@ -113,8 +113,10 @@ def format_interval(interval: Interval, digits: int = 2) -> str:
     est = "n/a" if interval.estimate is None else f"{interval.estimate:.{digits}f}"
     if interval.lo is not None and interval.hi is not None:
         bounds = f"[{interval.lo:.{digits}f}, {interval.hi:.{digits}f}]"
-    else:
+    elif interval.reason is not None:
         bounds = f"[no interval: {interval.reason}]"
+    else:  # not computed (a live display skips the bootstrap)
+        bounds = "[-]"
     clusters = f" ({interval.n_clusters} clusters)" if interval.n_clusters is not None else ""
     return (
         f"{est} {bounds} n={interval.n}{clusters} {interval.method} {format_level(interval.level)}"

@@ -18,15 +18,15 @@ from click.testing import CliRunner, Result
 
 import dotevals
 from dotevals.cli import main
-from dotevals.results import Record
+from dotevals.results import ErrorInfo, Header, Record, Score, Summary
 from dotevals.storage import JSONLStorage, Storage
 from dotevals.storage.sqlite import SQLiteStorage
 
 SRC = str(Path(dotevals.__file__).resolve().parents[1])
 
 
-def _score(value: Any, metrics: list[str] | None = None) -> dict[str, Any]:
-    return {"name": "exact", "value": value, "metrics": metrics or ["accuracy"], "metadata": {}}
+def _score(value: Any, metrics: list[str] | None = None) -> Score:
+    return Score("exact", value, list(metrics or ["accuracy"]))
 
 
 def _ok(item: int, correct: bool, metrics: list[str] | None = None) -> Record:
@@ -41,7 +41,7 @@ def _ok(item: int, correct: bool, metrics: list[str] | None = None) -> Record:
 
 
 def _failed(item: int, kind: str = "ValueError") -> Record:
-    error = {"type": kind, "message": f"boom [{item}]", "traceback": "Traceback..."}
+    error = ErrorInfo(kind, f"boom [{item}]", "Traceback...")
     return Record(item_id=item, dataset_row={"question": f"q{item}"}, error=error)
 
 
@@ -58,13 +58,15 @@ def write(
     A finished run ends with its summary (``summary``, or a plain one); an unfinished one is
     what a killed run leaves: the header and some records, no summary after them.
     """
-    writer = store.open_writer(experiment, evaluation, {"dotevals_version": "test"})
+    header = Header(experiment, evaluation, dotevals_version="test")
+    writer = store.open_writer(experiment, evaluation, header)
     try:
         for record in records:
             writer.append(record)
         if finished:
             errors = sum(1 for r in records if r.is_error)
-            writer.write_summary(summary or {"total": len(records), "errors": errors})
+            stored = summary or {"total": len(records), "errors": errors}
+            writer.write_summary(Summary.from_dict(stored))
     finally:
         writer.close()
 
@@ -94,12 +96,14 @@ def _ci(values: list[float]) -> tuple[float, float, float]:
     return p, center - half, center + half
 
 
-WITH_ERRORS = _ci([1.0] * 6 + [0.0] * 4)
-WITHOUT_ERRORS = _ci([1.0] * 6 + [0.0] * 2)
+WITH_ERRORS = [1.0] * 6 + [0.0] * 4
+WITHOUT_ERRORS = [1.0] * 6 + [0.0] * 2
 
 
-def _figure(mean: float, low: float, high: float) -> str:
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+def _figure(values: list[float]) -> str:
+    """How show prints the accuracy of ``values``: with its interval, n, method and level."""
+    mean, low, high = _ci(values)
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}] n={len(values)} Wilson 95%"
 
 
 # --- list ----------------------------------------------------------------------------------
@@ -167,7 +171,7 @@ def test_list_help_documents_the_statuses() -> None:
 
 
 def test_names_with_brackets_are_shown_literally(store: Storage) -> None:
-    record = dataclasses.replace(_ok(0, True), scores=[{**_score(True), "name": "exact[strict]"}])
+    record = dataclasses.replace(_ok(0, True), scores=[Score("exact[strict]", True, ["accuracy"])])
     write(store, "exp[v2]", "eval_param[org/large]", [record])
     write(store, "unnamed-[x]", "e", [_ok(0, True)])
     listed = run(store, "list").output
@@ -203,8 +207,8 @@ def test_show_metrics_with_and_without_errors(store: Storage) -> None:
     result = run(store, "show", "exp")
     assert result.exit_code == 0, result.output
     assert "eval_math: 10 rows, 2 errors" in result.output
-    assert _figure(*WITH_ERRORS) in result.output
-    assert _figure(*WITHOUT_ERRORS) in result.output
+    assert _figure(WITH_ERRORS) in result.output
+    assert _figure(WITHOUT_ERRORS) in result.output
     assert "TimeoutError: 1" in result.output
     assert "ValueError: 1" in result.output
 
@@ -212,7 +216,7 @@ def test_show_metrics_with_and_without_errors(store: Storage) -> None:
 def test_show_without_errors_has_equal_columns(store: Storage) -> None:
     write(store, "exp", "eval_math", [_ok(i, i < 3) for i in range(4)])
     result = run(store, "show", "exp")
-    figure = _figure(*_ci([1.0, 1.0, 1.0, 0.0]))
+    figure = _figure([1.0, 1.0, 1.0, 0.0])
     assert result.output.count(figure) == 2
     assert "4 rows, 0 errors" in result.output
 
@@ -237,7 +241,7 @@ def test_show_json_has_the_same_figures(store: Storage) -> None:
     )
     for key, expected in (("with_errors", WITH_ERRORS), ("without_errors", WITHOUT_ERRORS)):
         got = accuracy[key]
-        assert (got["value"], got["ci_low"], got["ci_high"]) == pytest.approx(expected)
+        assert (got["value"], got["ci_low"], got["ci_high"]) == pytest.approx(_ci(expected))
     assert accuracy["with_errors"]["count"] == 10
     assert accuracy["without_errors"]["count"] == 8
     assert "errored_rows" not in math_eval

@@ -15,12 +15,13 @@ from rich.console import Console
 
 from dotevals._progress import RichProgress
 from dotevals.metrics import RunningMetrics
+from dotevals.results import Score
 from samples import PARAMETRIZED
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-#: A metric and its 95% confidence interval as the summary prints them.
-CI = r"\d\.\d{3} \[-?\d\.\d{3}, \d\.\d{3}\]"
+#: A proportion as the summary prints it: value, interval, n, method and level.
+CI = r"\d\.\d{3} \[-?\d\.\d{3}, \d\.\d{3}\] n=\d+ Wilson 95%"
 
 
 def test_summary_shows_bracketed_names_literally(pytester: pytest.Pytester) -> None:
@@ -52,8 +53,9 @@ def test_summary_survives_a_name_that_is_closing_markup(pytester: pytest.Pyteste
 
 
 def test_score_named_like_its_metric_shows_the_value_and_interval(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "120")  # wide enough that the figure stays on one line
     pytester.makepyfile(
         eval_named="""
         from dotevals import foreach, Result, Score
@@ -69,7 +71,7 @@ def test_score_named_like_its_metric_shows_the_value_and_interval(
     out = result.stdout.str()
     assert "MetricValue" not in out
     assert re.search(rf"accuracy {CI}", out), out
-    assert "accuracy 0.750 [" in out
+    assert "accuracy 0.750 [" in out and "n=4 Wilson 95%" in out
     assert "accuracy.accuracy" not in out
 
 
@@ -81,7 +83,7 @@ def test_progress_label_shows_bracketed_names_literally() -> None:
     buffer = io.StringIO()
     progress = RichProgress(console=_terminal(buffer))
     metrics = RunningMetrics()
-    metrics.add([{"name": "exact[strict]", "value": True, "metrics": ["accuracy"]}], False)
+    metrics.add([Score("exact[strict]", True, ["accuracy"])], False)
     for name in ("eval_param[small]", "eval_param[org/large]", "odd[/]"):
         progress.start(name, 2, 0)
         progress.update(1, 1, metrics)

@@ -234,3 +234,11 @@ def test_every_option_has_a_namespaced_form_and_an_ini_key(pytester: pytest.Pyte
     for option in _options.OPTIONS:
         result.stdout.fnmatch_lines([f"*{option.long}*"])
         result.stdout.fnmatch_lines([f"*{option.dest} (*"])
+
+
+def test_a_malformed_price_table_is_a_usage_error_naming_it(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", prices="[models.m]\ninput = 'cheap'\n")
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest("--prices", "prices.toml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--dotevals-prices*prices.toml*"])

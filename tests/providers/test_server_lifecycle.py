@@ -406,8 +406,8 @@ async def test_rows_after_server_death_record_small_errors_and_resume(tmp_path: 
     )
     await handle.teardown()
     errors = [r.error for r in first.records if r.error is not None]
-    assert errors and {e["type"] for e in errors} == {"ServerDiedError"}
-    sizes = [len(e["traceback"]) for e in errors]
+    assert errors and {e.type for e in errors} == {"ServerDiedError"}
+    sizes = [len(e.traceback) for e in errors]
     assert max(sizes) < 2 * min(sizes), sizes
 
     again = await provider.setup("dotevals-test")

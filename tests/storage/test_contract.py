@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from dotevals.errors import ConfigurationError
-from dotevals.results import Record
+from dotevals.results import ErrorInfo, Header, Record, Summary
 from dotevals.storage import JSONLStorage, Storage
 from dotevals.storage.jsonl import StoreWarning
 from dotevals.storage.sqlite import SQLiteStorage
 
-HEADER = {"dotevals_version": "test"}
+HEADER = Header("exp", "ev", dotevals_version="test")
 
 
 @pytest.fixture(params=["json", "sqlite"])
@@ -53,7 +53,7 @@ def test_a_warning_made_an_error_never_loses_the_record(store: Storage) -> None:
 
 def test_last_record_wins_and_names_round_trip(store: Storage) -> None:
     writer = store.open_writer("exp", "eval[org/model]", HEADER)
-    writer.append(Record(item_id=0, dataset_row=[1], error={"type": "E", "message": "m"}))
+    writer.append(Record(item_id=0, dataset_row=[1], error=ErrorInfo("E", "m")))
     writer.append(Record(item_id=0, dataset_row=[1]))
     writer.close()
     stored = store.load("exp", "eval[org/model]")
@@ -66,14 +66,14 @@ def test_finished_tells_whether_a_summary_follows_the_last_record(store: Storage
     assert not store.load("exp", "ev").finished  # only the header: killed at once
     writer.append(Record(item_id=0, dataset_row=[0]))
     assert not store.load("exp", "ev").finished
-    writer.write_summary({"total": 1, "errors": 0})
+    writer.write_summary(Summary(total=1))
     assert store.load("exp", "ev").finished
     writer.close()
     rerun = store.open_writer("exp", "ev", HEADER)
     assert store.load("exp", "ev").finished  # a new run's header alone changes nothing
     rerun.append(Record(item_id=1, dataset_row=[1]))
     stored = store.load("exp", "ev")
-    assert not stored.finished and stored.summary == {"type": "summary", "total": 1, "errors": 0}
-    rerun.write_summary({"total": 2, "errors": 0})
+    assert not stored.finished and stored.summary == Summary(total=1)
+    rerun.write_summary(Summary(total=2))
     rerun.close()
     assert store.load("exp", "ev").finished

@@ -8,18 +8,19 @@ from pathlib import Path
 import pytest
 
 from dotevals.errors import ConfigurationError, StorageError
-from dotevals.results import Record
+from dotevals.results import ErrorInfo, Header, MetricValue, Record, Score, Summary
 from dotevals.storage import JSONLStorage, open_storage
 from dotevals.storage.jsonl import StoreWarning
 
-HEADER = {"dotevals_version": "test"}
+HEADER = Header("exp", "ev", dotevals_version="test")
+LAST = Summary(metrics={"s": {"accuracy": MetricValue(0.9, count=1)}})
 
 
 def _record(item: int, value: object = True, error: bool = False) -> Record:
     if error:
-        failure = {"type": "ValueError", "message": "bad", "traceback": ""}
+        failure = ErrorInfo("ValueError", "bad")
         return Record(item_id=item, dataset_row={"i": item}, error=failure)
-    score = {"name": "s", "value": value, "metrics": ["accuracy"], "metadata": {}}
+    score = Score("s", value, ["accuracy"])
     return Record(item_id=item, dataset_row={"i": item}, scores=[score])
 
 
@@ -47,7 +48,7 @@ def test_layout_header_then_flat_records(store: JSONLStorage) -> None:
     path = store.root / "exp" / "ev.jsonl"
     assert store.path_of("exp", "ev") == path
     header, record = (json.loads(line) for line in path.read_text().splitlines())
-    assert header == {"type": "header", **HEADER}
+    assert header == {"type": "header", **HEADER.to_dict()}
     assert record["item_id"] == 0
     assert record["scores"][0]["metrics"] == ["accuracy"]
 
@@ -66,13 +67,10 @@ def test_last_record_wins_and_header_written_once(store: JSONLStorage) -> None:
 
 def test_summary_last_one_kept(store: JSONLStorage) -> None:
     writer = store.open_writer("exp", "ev", HEADER)
-    writer.write_summary({"metrics": {"s": {"accuracy": 0.1}}})
-    writer.write_summary({"metrics": {"s": {"accuracy": 0.9}}})
+    writer.write_summary(Summary.from_dict({"metrics": {"s": {"accuracy": 0.1}}}))
+    writer.write_summary(LAST)
     writer.close()
-    assert store.load("exp", "ev").summary == {
-        "type": "summary",
-        "metrics": {"s": {"accuracy": 0.9}},
-    }
+    assert store.load("exp", "ev").summary == LAST
 
 
 def test_torn_last_line_is_skipped_and_appending_continues(store: JSONLStorage) -> None:
@@ -180,6 +178,7 @@ def test_results_an_older_version_stored_under_logs_stay_listed(store: JSONLStor
     folder = store.root / "logs"
     folder.mkdir(parents=True)
     line = json.dumps(_record(0).to_dict())
-    (folder / "ev.jsonl").write_text(json.dumps({"type": "header", **HEADER}) + "\n" + line + "\n")
+    header = json.dumps({"type": "header", **HEADER.to_dict()})
+    (folder / "ev.jsonl").write_text(header + "\n" + line + "\n")
     assert store.list_experiments() == ["logs"]
     assert list(store.load("logs", "ev").records) == [0]

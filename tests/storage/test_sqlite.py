@@ -15,20 +15,21 @@ import pytest
 
 import dotevals
 from dotevals.errors import ConfigurationError, StorageError
-from dotevals.results import Record
+from dotevals.results import ErrorInfo, Header, MetricValue, Record, Score, Summary
 from dotevals.storage import open_storage
 from dotevals.storage.jsonl import StoreWarning
 from dotevals.storage.sqlite import SQLiteStorage
 
-HEADER = {"dotevals_version": "test"}
+HEADER = Header("exp", "ev", dotevals_version="test")
+LAST = Summary(metrics={"s": {"accuracy": MetricValue(0.9, count=1)}})
 SRC = str(Path(dotevals.__file__).resolve().parents[1])
 
 
 def _record(item: int, value: object = True, error: bool = False) -> Record:
     if error:
-        failure = {"type": "ValueError", "message": "bad", "traceback": ""}
+        failure = ErrorInfo("ValueError", "bad")
         return Record(item_id=item, dataset_row={"i": item}, error=failure)
-    score = {"name": "s", "value": value, "metrics": ["accuracy"], "metadata": {}}
+    score = Score("s", value, ["accuracy"])
     return Record(item_id=item, dataset_row={"i": item}, scores=[score])
 
 
@@ -66,7 +67,7 @@ def test_wal_mode_and_table(store: SQLiteStorage) -> None:
 def test_entries_look_like_jsonl(store: SQLiteStorage) -> None:
     _append(store, [_record(0)])
     header, record = store.iter_entries("exp", "ev")
-    assert header == {"type": "header", **HEADER}
+    assert header == {"type": "header", **HEADER.to_dict()}
     assert record == _record(0).to_dict()
 
 
@@ -76,18 +77,18 @@ def test_last_record_wins_and_header_written_once(store: SQLiteStorage) -> None:
     loaded = store.load("exp", "ev")
     assert sorted(loaded.records) == [0, 1]
     assert loaded.errors == 0
-    assert loaded.header == {"type": "header", **HEADER}
+    assert loaded.header == HEADER
     kinds = [entry.get("type", "record") for entry in store.iter_entries("exp", "ev")]
     assert kinds == ["header", "record", "record", "record"]
 
 
 def test_summary_last_one_kept(store: SQLiteStorage) -> None:
     writer = store.open_writer("exp", "ev", HEADER)
-    writer.write_summary({"metrics": {"s": {"accuracy": 0.1}}})
-    writer.write_summary({"metrics": {"s": {"accuracy": 0.9}}})
+    writer.write_summary(Summary.from_dict({"metrics": {"s": {"accuracy": 0.1}}}))
+    writer.write_summary(LAST)
     writer.close()
     summary = store.load("exp", "ev").summary
-    assert summary == {"type": "summary", "metrics": {"s": {"accuracy": 0.9}}}
+    assert summary == LAST
 
 
 def test_records_visible_before_close(store: SQLiteStorage) -> None:
@@ -211,10 +212,10 @@ def test_writer_belongs_to_its_thread(store: SQLiteStorage) -> None:
 _KILLED_WRITER = textwrap.dedent(
     """
     import os, signal, sys
-    from dotevals.results import Record
+    from dotevals.results import ErrorInfo, Header, MetricValue, Record, Score, Summary
     from dotevals.storage.sqlite import SQLiteStorage
 
-    writer = SQLiteStorage(sys.argv[1]).open_writer("exp", "ev", {"pid": os.getpid()})
+    writer = SQLiteStorage(sys.argv[1]).open_writer("exp", "ev", Header("exp", "ev"))
     for item in range(int(sys.argv[2])):
         writer.append(Record(item_id=item, dataset_row={"i": item}))
     os.kill(os.getpid(), signal.SIGKILL)

@@ -20,9 +20,9 @@ from dotevals.metrics import (
 from dotevals.results import Score
 
 
-def scores(value: Any, *names: str, score: str = "s") -> list[dict[str, Any]]:
-    """One stored score dict, as ``Score.to_dict`` writes it."""
-    return [{"name": score, "value": value, "metrics": list(names), "metadata": {}}]
+def scores(value: Any, *names: str, score: str = "s") -> list[Score]:
+    """One score as a store gives it back: its metrics are names."""
+    return [Score(score, value, list(names))]
 
 
 def stderr_of(values: list[float]) -> float:
@@ -267,8 +267,7 @@ def test_live_metric_objects_are_used_over_the_registry() -> None:
 
     running = RunningMetrics()
     for v in [1, 6, 4]:
-        live = [Score("s", v, [spread])]
-        running.add(scores(v, "spread"), is_error=False, live=live)
+        running.add([Score("s", v, [spread])], is_error=False)
     assert running.results()["s"]["spread"].value == 5.0
 
 
@@ -286,6 +285,6 @@ def test_a_plain_metric_read_back_by_name_is_filled_in_by_a_live_row() -> None:
     for v in [1, 6]:  # stored records, as a resume reads them: the metric's code is unknown
         running.add(scores(v, "spread"), is_error=False)
     assert "s" not in running.results()
-    running.add(scores(4, "spread"), is_error=False, live=[Score("s", 4, [spread])])
+    running.add([Score("s", 4, [spread])], is_error=False)
     got = running.results()["s"]["spread"]
     assert (got.value, got.count, got.method) == (5.0, 3, "bootstrap")

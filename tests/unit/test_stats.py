@@ -198,6 +198,8 @@ def test_format_states_n_clusters_method_and_level() -> None:
     assert str(clustered).endswith("n=4 (2 clusters) cluster t 90%")
     expected = "n/a [no interval: no values] n=0 skew-corrected t 95%"
     assert format_interval(mean_interval([]), 3) == expected
+    skipped = Interval(2.0, None, None, 3, "bootstrap")  # a live display skips the bootstrap
+    assert format_interval(skipped) == "2.00 [-] n=3 bootstrap 95%"
 
 
 @pytest.mark.parametrize("level", [0.0, 1.0, 95])

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 import dotevals
 from dotevals import Result, Score, foreach
 from dotevals.cli import main
-from dotevals.metrics import IntervalValue, RunningMetrics, accuracy, mean, metric
-from dotevals.results import Metric
+from dotevals.metrics import RunningMetrics, accuracy, mean, metric
+from dotevals.results import IntervalValue, Metric
 from dotevals.storage import open_storage
 from intervals import hall_t
 
@@ -22,7 +22,7 @@ from intervals import hall_t
 def _running(values: list[Any], *names: str, **kwargs: Any) -> RunningMetrics:
     running = RunningMetrics(**kwargs)
     for v in values:
-        running.add([{"name": "s", "value": v, "metrics": list(names)}], is_error=False)
+        running.add([Score("s", v, list(names))], is_error=False)
     return running
 
 
@@ -96,10 +96,11 @@ def test_a_run_stores_the_method_level_and_n_of_every_figure(tmp_path: Path) -> 
     dotevals.run(eval_scores, "e", storage=url, progress=False)
     summary = open_storage(url).load("e", "eval_scores").summary
     assert summary is not None
-    close, high = summary["metrics"]["close"]["mean"], summary["metrics"]["high"]["accuracy"]
-    assert (close["method"], close["level"], close["count"]) == ("skew-corrected t", 0.95, 5)
-    assert (high["method"], high["count"]) == ("Wilson", 5)
-    assert close["ci_low"] == pytest.approx(hall_t([0.1, 0.4, 0.8, 0.3, 0.9])[0])
+    close, high = summary.metrics["close"]["mean"], summary.metrics["high"]["accuracy"]
+    assert isinstance(close, IntervalValue) and isinstance(high, IntervalValue)
+    assert (close.method, close.level, close.count) == ("skew-corrected t", 0.95, 5)
+    assert (high.method, high.count) == ("Wilson", 5)
+    assert close.ci_low == pytest.approx(hall_t([0.1, 0.4, 0.8, 0.3, 0.9])[0])
 
 
 def test_show_json_states_each_figures_method_and_level(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import click
 from dotevals import __version__
 from dotevals.cli._compare import compare_command
 from dotevals.cli._demo import demo_command
+from dotevals.cli._export import export_command
 from dotevals.cli._manage import cleanup_command, delete_command, rename_command
 from dotevals.cli._power import power_command
 from dotevals.cli._show import list_command, show_command
@@ -46,3 +47,4 @@ main.add_command(cleanup_command)
 main.add_command(demo_command)
 main.add_command(compare_command)
 main.add_command(power_command)
+main.add_command(export_command)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dotevals.errors import DotevalsError
+from dotevals.pricing import Prices, load_prices
 from dotevals.storage import DEFAULT_STORAGE, Storage, StoredEvaluation, open_storage
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "format_time",
     "load_evaluation",
     "missing_message",
+    "prices_option",
     "require_evaluation",
     "require_experiment",
     "storage_option",
@@ -43,6 +45,28 @@ def storage_option(func: _F) -> _F:
         help="Where results are stored: json://FOLDER or sqlite://FILE.",
     )
     return option(func)
+
+
+def prices_option(func: _F) -> _F:
+    """Add ``--prices FILE`` (a TOML price table); the command receives ``prices``."""
+    option = click.option(
+        "--prices",
+        "prices",
+        default=None,
+        metavar="FILE",
+        callback=_load_prices,
+        help="A TOML price table (USD per million tokens) to show cost.",
+    )
+    return option(func)
+
+
+def _load_prices(ctx: click.Context, param: click.Parameter, path: str | None) -> Prices | None:
+    if path is None:
+        return None
+    try:
+        return load_prices(path)
+    except DotevalsError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
 
 
 def _open_store(ctx: click.Context, param: click.Parameter, url: str) -> Storage:

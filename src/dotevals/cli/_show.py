@@ -15,6 +15,7 @@ from dotevals.cli._common import (
     console,
     format_time,
     load_evaluation,
+    prices_option,
     require_evaluation,
     require_experiment,
     storage_option,
@@ -28,7 +29,8 @@ from dotevals.cli._stats import (
     evaluation_status,
     figures_to_dict,
 )
-from dotevals.results import MetricValue, Record
+from dotevals.pricing import Prices
+from dotevals.results import MetricValue, Record, format_metric
 from dotevals.storage import Storage
 
 __all__ = ["list_command", "show_command"]
@@ -97,6 +99,7 @@ def _overview(store: Storage, experiment: str) -> ExperimentOverview:
 @click.option("--errors", "show_errors", is_flag=True, help="List the errored rows.")
 @click.option("--full", is_flag=True, help="List every record.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead.")
+@prices_option
 @storage_option
 def show_command(
     experiment: str,
@@ -104,14 +107,15 @@ def show_command(
     show_errors: bool,
     full: bool,
     as_json: bool,
+    prices: Prices | None,
     store: Storage,
 ) -> None:
-    """Show an experiment's evaluations: rows, errors and metrics with 95% CIs."""
+    """Show an experiment's evaluations: rows, errors, and metrics with their intervals."""
     require_experiment(store, experiment)
     if evaluation is not None:
         require_evaluation(store, experiment, evaluation)
     names = [evaluation] if evaluation is not None else store.list_evaluations(experiment)
-    figures = [evaluation_figures(n, load_evaluation(store, experiment, n)) for n in names]
+    figures = [evaluation_figures(n, load_evaluation(store, experiment, n), prices) for n in names]
     if as_json:
         document = {
             "experiment": experiment,
@@ -142,9 +146,14 @@ def _print_evaluation(
 ) -> None:
     errors = len(figures.errored)
     out.print()
-    out.print(Text(f"{figures.name}: {figures.rows} rows, {errors} errors", style="bold"))
+    model = figures.header.model if figures.header is not None else None
+    of_model = f" (model {model})" if model else ""
+    title = f"{figures.name}: {figures.rows} rows, {errors} errors{of_model}"
+    out.print(Text(title, style="bold"))
     if figures.metrics:
         out.print(_metrics_table(figures))
+    if figures.usage_by_model:
+        out.print(_usage_table(figures))
     if figures.error_types:
         kinds = ", ".join(f"{kind}: {count}" for kind, count in figures.error_types.items())
         out.print(Text(f"Error types: {kinds}"))
@@ -158,8 +167,8 @@ def _metrics_table(figures: EvaluationFigures) -> Table:
     table = Table(
         "Score",
         "Metric",
-        "Errors as failures [95% CI]",
-        "Errored rows excluded [95% CI]",
+        "Errors as failures",
+        "Errored rows excluded",
         "Source",
     )
     for m in figures.metrics:
@@ -168,35 +177,46 @@ def _metrics_table(figures: EvaluationFigures) -> Table:
     return table
 
 
+def _usage_table(figures: EvaluationFigures) -> Table:
+    table = Table("Model", "Prompt tokens", "Completion tokens", "Total tokens", "Cost (USD)")
+    for model, usage in figures.usage_by_model.items():
+        cost = figures.cost_by_model.get(model)
+        table.add_row(
+            *text_cells(
+                model or "(unknown)",
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.total_tokens,
+                "-" if cost is None else f"{cost:.4f}",
+            )
+        )
+    return table
+
+
 def _format(value: MetricValue | None) -> str:
-    """``0.750 [0.430, 1.070]``, or ``n/a`` when there is no figure."""
-    if value is None:
-        return "n/a"
-    if math.isnan(value.stderr):
-        return f"{value.value:.3f}"
-    low, high = value.ci95
-    return f"{value.value:.3f} [{low:.3f}, {high:.3f}]"
+    """``0.750 [0.430, 0.930] n=12 Wilson 95%``, or ``n/a`` when there is no figure."""
+    return "n/a" if value is None else format_metric(value)
 
 
 def _errors_table(records: list[Record]) -> Table:
     table = Table("Item", "Error type", "Message", title="Errored rows")
     for record in records:
-        error = record.error or {}
-        table.add_row(*text_cells(record.item_id, error.get("type", ""), error.get("message", "")))
+        if record.error is not None:
+            table.add_row(*text_cells(record.item_id, record.error.type, record.error.message))
     return table
 
 
 def _records_table(records: list[Record]) -> Table:
     table = Table("Item", "Row", "Response", "Scores", "Error", title="Records")
     for record in records:
-        error = record.error or {}
+        error = record.error
         table.add_row(
             *text_cells(
                 record.item_id,
                 _as_text(record.dataset_row),
                 _as_text(record.model_response),
-                ", ".join(f"{s.get('name')}={s.get('value')!r}" for s in record.scores),
-                f"{error.get('type')}: {error.get('message')}" if record.error else "",
+                ", ".join(f"{s.name}={s.value!r}" for s in record.scores),
+                f"{error.type}: {error.message}" if error is not None else "",
             )
         )
     return table

@@ -2,21 +2,30 @@
 
 Metrics are computed again from the final records with :class:`RunningMetrics`, twice: with
 errored rows counted as failures, and without errored rows. A metric whose name does not
-resolve (a custom metric defined in user code) takes its value from the last stored summary:
-``summary["metrics"][score][metric]`` for the figure with errors and
-``summary["metrics_without_errors"][score][metric]`` for the one without, each either a
-:meth:`MetricValue.to_dict` mapping or a bare number.
+resolve (a custom metric defined in user code) takes its value from the last stored summary
+(:class:`~dotevals.results.Summary`: ``metrics`` with errors, ``metrics_without_errors``
+without). Token usage is summed per model from the records.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from dotevals.metrics import IntervalValue, RunningMetrics
-from dotevals.results import MetricValue, Record
+from dotevals.metrics import RunningMetrics
+from dotevals.pricing import Prices
+from dotevals.results import (
+    Header,
+    IntervalValue,
+    MetricValue,
+    Record,
+    Summary,
+    Usage,
+    add_usage,
+    metric_name,
+)
 from dotevals.storage import StoredEvaluation
 
 __all__ = [
@@ -31,8 +40,6 @@ __all__ = [
 
 #: Where a metric's figures come from: recomputed, the stored summary, or nowhere.
 Source = Literal["records", "summary", "none"]
-_WITH_ERRORS: Final = "metrics"
-_WITHOUT_ERRORS: Final = "metrics_without_errors"
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,11 @@ class EvaluationFigures:
     name: str
     records: list[Record]
     metrics: list[MetricFigures]
-    header: dict[str, Any] | None = None
+    header: Header | None = None
+    #: Tokens used, by model ("" for rows of no known model).
+    usage_by_model: dict[str, Usage] = field(default_factory=dict)
+    #: Cost by model, for the models the price table knows.
+    cost_by_model: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -105,40 +116,54 @@ def evaluation_status(stored: StoredEvaluation) -> Status:
     incomplete; so is one with fewer records than the summary's ``dataset_size``, when the
     run stored it.
     """
-    summary = stored.summary or {}
+    summary = stored.summary or Summary()
     finished = stored.finished
-    if finished and summary.get("failure"):
+    if finished and summary.failure:
         return "failed"
-    size = _number(summary.get("dataset_size"))
+    size = summary.dataset_size
     if not finished or (size is not None and len(stored.records) < size):
         return "incomplete"
     return "has errors" if stored.errors else "complete"
 
 
-def evaluation_figures(name: str, stored: StoredEvaluation) -> EvaluationFigures:
-    """Recompute an evaluation's figures from its final records."""
+def evaluation_figures(
+    name: str, stored: StoredEvaluation, prices: Prices | None = None
+) -> EvaluationFigures:
+    """Recompute an evaluation's figures from its final records (cost when priced)."""
     records = [stored.records[item] for item in sorted(stored.records)]
     running = RunningMetrics()
     for record in records:
         running.add(record.scores, record.is_error)
     with_errors, without_errors = running.results(True), running.results(False)
+    summary = stored.summary or Summary()
     metrics = [
-        _metric_figures(score, metric, with_errors, without_errors, stored.summary)
-        for score, metric in _metric_keys(records, stored.summary)
+        _metric_figures(score, metric, with_errors, without_errors, summary)
+        for score, metric in _metric_keys(records, summary)
     ]
-    return EvaluationFigures(name, records, metrics, stored.header)
+    usage = usage_by_model(records)
+    costs = prices.costs(usage) if prices is not None else {}
+    return EvaluationFigures(name, records, metrics, stored.header, usage, costs)
 
 
-def _metric_keys(records: list[Record], summary: dict[str, Any] | None) -> list[tuple[str, str]]:
+def usage_by_model(records: list[Record]) -> dict[str, Usage]:
+    """Tokens the records used, summed per model ("" for rows of no known model)."""
+    out: dict[str, Usage] = {}
+    for record in records:
+        if record.usage is not None:
+            add_usage(out, record.model, record.usage)
+    return out
+
+
+def _metric_keys(records: list[Record], summary: Summary) -> list[tuple[str, str]]:
     """Every (score, metric) pair the records name, then those only the summary names."""
     keys: dict[tuple[str, str], None] = {}
     for record in records:
         for score in record.scores:
-            for metric in score.get("metrics") or ():
-                keys[(str(score["name"]), str(metric))] = None
-    for score_name, metrics in _summary_table(summary, _WITH_ERRORS).items():
-        for metric_name in metrics:
-            keys.setdefault((score_name, str(metric_name)), None)
+            for metric in score.metrics:
+                keys[(score.name, metric_name(metric))] = None
+    for score_name, metrics in summary.metrics.items():
+        for name in metrics:
+            keys.setdefault((score_name, name), None)
     return list(keys)
 
 
@@ -147,40 +172,20 @@ def _metric_figures(
     metric: str,
     with_errors: dict[str, dict[str, MetricValue]],
     without_errors: dict[str, dict[str, MetricValue]],
-    summary: dict[str, Any] | None,
+    summary: Summary,
 ) -> MetricFigures:
     computed = with_errors.get(score, {}).get(metric)
     if computed is not None:
         without = without_errors.get(score, {}).get(metric)
         return MetricFigures(score, metric, computed, without, "records")
-    stored_with = _stored_value(summary, _WITH_ERRORS, score, metric)
-    stored_without = _stored_value(summary, _WITHOUT_ERRORS, score, metric)
+    stored_with = summary.metrics.get(score, {}).get(metric)
+    stored_without = summary.metrics_without_errors.get(score, {}).get(metric)
     found = stored_with is not None or stored_without is not None
     return MetricFigures(score, metric, stored_with, stored_without, "summary" if found else "none")
 
 
-def _summary_table(summary: dict[str, Any] | None, key: str) -> dict[str, dict[str, Any]]:
-    table = summary.get(key) if summary else None
-    if not isinstance(table, dict):
-        return {}
-    return {str(score): values for score, values in table.items() if isinstance(values, dict)}
-
-
-def _stored_value(
-    summary: dict[str, Any] | None, key: str, score: str, metric: str
-) -> MetricValue | None:
-    raw = _summary_table(summary, key).get(score, {}).get(metric)
-    return MetricValue.from_dict(raw if isinstance(raw, dict) else {"value": raw})
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
 def _error_type(record: Record) -> str:
-    return str((record.error or {}).get("type") or "Error")
+    return record.error.type if record.error is not None and record.error.type else "Error"
 
 
 def _finite(value: float) -> float | None:
@@ -220,7 +225,9 @@ def figures_to_dict(
         "errors": len(figures.errored),
         "error_types": figures.error_types,
         "metrics": [_metric_dict(m) for m in figures.metrics],
-        "header": figures.header,
+        "header": None if figures.header is None else figures.header.to_dict(),
+        "usage_by_model": {m: u.to_dict() for m, u in figures.usage_by_model.items()},
+        "cost_by_model": figures.cost_by_model,
     }
     if errored:
         out["errored_rows"] = [_error_dict(r) for r in figures.errored]
@@ -240,5 +247,5 @@ def _metric_dict(figures: MetricFigures) -> dict[str, Any]:
 
 
 def _error_dict(record: Record) -> dict[str, Any]:
-    error = record.error or {}
-    return {"item_id": record.item_id, "type": _error_type(record), "message": error.get("message")}
+    message = record.error.message if record.error is not None else None
+    return {"item_id": record.item_id, "type": _error_type(record), "message": message}

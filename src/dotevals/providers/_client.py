@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from dotevals import _usage
 from dotevals import cache as _cache
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "answer_calls_from_cache",
+    "count_usage",
     "default_http_client",
     "import_openai",
     "make_client",
@@ -69,7 +71,31 @@ def make_client(model_name: str, **options: Any) -> AsyncOpenAI:
     client.model = model_name  # type: ignore[attr-defined]
     if cache is not None:
         answer_calls_from_cache(client, cache)
+    count_usage(client)
     return client
+
+
+def count_usage(client: Any) -> None:
+    """Report the ``usage`` of each completion ``client`` returns to the row being evaluated.
+
+    ``client.chat.completions.create`` and ``client.completions.create`` are wrapped on this
+    client (after the cache, so cached answers count their stored usage too).
+    """
+    for path, _endpoint, _type_name in _CACHED_CALLS:
+        resource = operator.attrgetter(path)(client)
+        resource.create = _Counted(resource.create)
+
+
+class _Counted:
+    """An SDK ``create`` method whose answers are counted by :mod:`dotevals._usage`."""
+
+    def __init__(self, create: Any) -> None:
+        self._create = create
+
+    async def __call__(self, *args: Any, **params: Any) -> Any:
+        answer = await self._create(*args, **params)
+        _usage.count(answer)
+        return answer
 
 
 #: SDK calls answered from the cache before a request is built: the resource (a path of

@@ -35,6 +35,7 @@ def run_options(state: SessionState, evaluation: str) -> RunOptions:
         max_concurrency=settings.max_concurrency,
         retry=RetryPolicy() if retries is None else RetryPolicy(max_retries=retries),
         progress=RichProgress(suspend=state.suspend_capture),
+        prices=state.prices,
     )
 
 

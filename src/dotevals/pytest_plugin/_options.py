@@ -159,6 +159,12 @@ OPTIONS: Final = (
         kind="flag",
     ),
     Option(
+        "prices",
+        "a TOML price table (or 'genai-prices') that turns token usage into cost",
+        short="--prices",
+        metavar="FILE",
+    ),
+    Option(
         "cache-path",
         "the response cache's SQLite file (turns the cache on)",
         metavar="PATH",
@@ -252,6 +258,8 @@ class Settings:
     max_retries: int | None = None
     #: The response cache's file, or None when the cache is off.
     cache_path: str | None = None
+    #: The price table's path (or ``genai-prices``), or None: usage without cost.
+    prices: str | None = None
     #: The experiment ``--baseline`` gates against, and the one-sided test's alpha.
     baseline: str | None = None
     baseline_alpha: float = 0.05
@@ -273,6 +281,7 @@ class Settings:
             concurrency=values["dotevals_concurrency"],
             max_retries=values["dotevals_max_retries"],
             cache_path=cache_path,
+            prices=values["dotevals_prices"],
             baseline=values["dotevals_baseline"],
             baseline_alpha=values["dotevals_baseline_alpha"] or 0.05,
         )

@@ -39,6 +39,8 @@ class SessionState:
     reports: list[Any] = field(default_factory=list)
     #: The response cache this session opened (``dotevals.cache.ResponseCache``), if any.
     cache: Any = None
+    #: The price table (``dotevals.pricing.Prices``) loaded from ``--prices``, if any.
+    prices: Any = None
 
     @classmethod
     def from_config(
@@ -59,12 +61,24 @@ class SessionState:
                 f"--baseline: no experiment {settings.baseline!r} in {storage.url}; "
                 f"stored: {', '.join(storage.list_experiments()) or 'none'}"
             )
-        return cls(config, settings, experiment, storage)
+        return cls(config, settings, experiment, storage, prices=_load_prices(settings.prices))
 
     def suspend_capture(self) -> Any:
         """A context in which output reaches the terminal despite pytest's capture."""
         capman = self.config.pluginmanager.getplugin("capturemanager")
         return capman.global_and_fixture_disabled()
+
+
+def _load_prices(path: str | None) -> Any:
+    """The ``--prices`` table, loaded once at start-up; a bad one is a usage error."""
+    if path is None:
+        return None
+    from dotevals.pricing import load_prices
+
+    try:
+        return load_prices(path)
+    except DotevalsError as exc:
+        raise pytest.UsageError(f"--dotevals-prices: {exc}") from None
 
 
 STATE_KEY = pytest.StashKey[SessionState]()

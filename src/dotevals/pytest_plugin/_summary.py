@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dotevals._engine import EvaluationReport, show_command
-from dotevals.results import format_metric
+from dotevals._engine import show_command
+from dotevals.results import Summary, format_metric
 
 __all__ = ["render_summary"]
 
@@ -23,7 +23,7 @@ def _label(score: str, metric: str) -> str:
     return metric if metric == score else f"{score}.{metric}"
 
 
-def _metrics_text(report: EvaluationReport) -> Text:
+def _metrics_text(report: Summary) -> Text:
     parts = [
         f"{_label(score, name)} {format_metric(value)}"
         for score, metrics in report.metrics.items()
@@ -32,9 +32,17 @@ def _metrics_text(report: EvaluationReport) -> Text:
     return Text("\n".join(parts) or "-")
 
 
-def _rows(report: EvaluationReport) -> str:
+def _rows(report: Summary) -> str:
     size = report.dataset_size
     return f"{report.total}/{size}" if size is not None else str(report.total)
+
+
+def _tokens(report: Summary) -> str:
+    """``1,234 tokens`` and the cost when the run priced them; ``-`` without usage."""
+    if report.usage is None:
+        return "-"
+    text = f"{report.usage.total_tokens:,}"
+    return text if report.cost is None else f"{text}\n${report.cost:.4f}"
 
 
 def _results_line(experiment: str, url: str) -> Text:
@@ -45,19 +53,22 @@ def _results_line(experiment: str, url: str) -> Text:
     return line
 
 
-def render_summary(reports: list[EvaluationReport], width: int, color: bool) -> str:
+def render_summary(reports: list[Summary], width: int, color: bool) -> str:
     """A rich table of the session's evaluations, as text for the terminal reporter."""
     table = Table(title="dotevals", title_justify="left")
-    for column in ("evaluation", "rows", "errors", "metrics (95% CI)", "time"):
+    with_usage = any(r.usage is not None for r in reports)
+    columns = ["evaluation", "rows", "errors", "metrics", "time"]
+    for column in columns + (["tokens"] if with_usage else []):
         table.add_column(column, overflow="fold")
     for report in reports:
-        table.add_row(
+        cells: list[Text | str] = [
             Text(report.evaluation),
             _rows(report),
             str(report.errors),
             _metrics_text(report),
             f"{report.duration:.2f}s",
-        )
+        ]
+        table.add_row(*cells, *([_tokens(report)] if with_usage else []))
     buffer = io.StringIO()
     console = Console(
         file=buffer,

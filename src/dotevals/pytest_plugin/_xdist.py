@@ -5,38 +5,16 @@ Registered only when xdist is loaded, since its hooks are unknown to pytest othe
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from dotevals.pytest_plugin._state import STATE_KEY, XDIST_EXPERIMENT
-
-if TYPE_CHECKING:
-    from dotevals._engine import EvaluationReport
+from dotevals.results import Summary
 
 __all__ = ["XdistHooks", "send_reports"]
 
 _REPORTS = "dotevals_reports"
-
-
-def _dump(report: EvaluationReport) -> dict[str, Any]:
-    return dataclasses.asdict(report)
-
-
-def _load(data: dict[str, Any]) -> EvaluationReport:
-    from dotevals._engine import EvaluationReport
-    from dotevals.metrics import IntervalValue
-    from dotevals.results import MetricValue
-
-    def metrics(raw: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, MetricValue]]:
-        return {s: {m: IntervalValue(**v) for m, v in ms.items()} for s, ms in raw.items()}
-
-    data = dict(data)
-    data["metrics"] = metrics(data["metrics"])
-    data["metrics_without_errors"] = metrics(data["metrics_without_errors"])
-    data["concurrency"] = [tuple(pair) for pair in data["concurrency"]]
-    return EvaluationReport(**data)
 
 
 class XdistHooks:
@@ -51,7 +29,7 @@ class XdistHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """Collect a finished worker's evaluation reports for the summary."""
         reports = getattr(node, "workeroutput", {}).get(_REPORTS, [])
-        node.config.stash[STATE_KEY].reports.extend(_load(r) for r in reports)
+        node.config.stash[STATE_KEY].reports.extend(Summary.from_dict(r) for r in reports)
 
 
 def send_reports(config: pytest.Config) -> None:
@@ -59,4 +37,4 @@ def send_reports(config: pytest.Config) -> None:
     workeroutput: dict[str, Any] | None = getattr(config, "workeroutput", None)
     state = config.stash.get(STATE_KEY, None)
     if workeroutput is not None and state is not None:
-        workeroutput[_REPORTS] = [_dump(r) for r in state.reports]
+        workeroutput[_REPORTS] = [r.to_dict() for r in state.reports]

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from dotevals.errors import ConfigurationError
-from dotevals.results import Record
+from dotevals.results import Header, Record, Summary
 
 __all__ = [
     "RecordWriter",
@@ -104,7 +104,7 @@ class RecordWriter(ABC):
         """Store one record durably enough that a killed process does not lose it."""
 
     @abstractmethod
-    def write_summary(self, summary: dict[str, Any]) -> None:
+    def write_summary(self, summary: Summary) -> None:
         """Store a run's summary (metrics, counts, concurrency history)."""
 
     @abstractmethod
@@ -122,9 +122,9 @@ class StoredEvaluation:
 
     def __init__(
         self,
-        header: dict[str, Any] | None,
+        header: Header | None,
         records: dict[int, Record],
-        summary: dict[str, Any] | None,
+        summary: Summary | None,
         skipped_lines: int = 0,
         finished: bool = False,
     ) -> None:
@@ -151,7 +151,7 @@ class Storage(ABC):
     url: str
 
     @abstractmethod
-    def open_writer(self, experiment: str, evaluation: str, header: dict[str, Any]) -> RecordWriter:
+    def open_writer(self, experiment: str, evaluation: str, header: Header) -> RecordWriter:
         """Open an evaluation for appending; ``header`` is written when it is new."""
 
     @abstractmethod
@@ -199,30 +199,64 @@ class Storage(ABC):
 
         The evaluation is :attr:`~StoredEvaluation.finished` when a summary comes after the
         last record (an unreadable record counts too: a run wrote it after that summary).
+        Fields a newer dotevals wrote are kept in each entry's ``extra``, with one
+        :class:`StoreWarning` naming them.
         """
-        header: dict[str, Any] | None = None
-        summary: dict[str, Any] | None = None
-        records: dict[int, Record] = {}
-        finished = False
+        reader = _Reader(f"{self.url}: {experiment}/{evaluation}")
         for entry in self.iter_entries(experiment, evaluation):
-            kind = entry.get("type", "record")
-            if kind == "record":
-                finished = False
-                try:
-                    record = Record.from_dict(entry)
-                except (KeyError, TypeError, ValueError) as exc:
-                    warnings.warn(
-                        StoreWarning(
-                            f"{self.url}: {experiment}/{evaluation}: unreadable record "
-                            f"skipped ({type(exc).__name__}: {exc})"
-                        ),
-                        stacklevel=2,
-                    )
-                    continue
-                records[record.item_id] = record
-            elif kind == "header" and header is None:
-                header = entry
-            elif kind == "summary":
-                summary = entry
-                finished = True
-        return StoredEvaluation(header, records, summary, finished=finished)
+            reader.add(entry)
+        reader.warn_unknown()
+        return StoredEvaluation(
+            reader.header, reader.records, reader.summary, finished=reader.finished
+        )
+
+
+class _Reader:
+    """Folds stored entries into an evaluation's header, final records and last summary."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.header: Header | None = None
+        self.summary: Summary | None = None
+        self.records: dict[int, Record] = {}
+        self.finished = False
+        self.unknown: set[str] = set()
+
+    def add(self, entry: dict[str, Any]) -> None:
+        kind = entry.get("type", "record")
+        if kind == "record":
+            self.finished = False
+            record = self._record(entry)
+            if record is not None:
+                self.records[record.item_id] = record
+                self.unknown.update(record.extra)
+        elif kind == "header" and self.header is None:
+            self.header = Header.from_dict(entry)
+            self.unknown.update(self.header.extra)
+        elif kind == "summary":
+            self.summary = Summary.from_dict(entry)
+            self.unknown.update(self.summary.extra)
+            self.finished = True
+
+    def _record(self, entry: dict[str, Any]) -> Record | None:
+        try:
+            return Record.from_dict(entry)
+        except (KeyError, TypeError, ValueError) as exc:
+            warnings.warn(
+                StoreWarning(
+                    f"{self.where}: unreadable record skipped ({type(exc).__name__}: {exc})"
+                ),
+                stacklevel=4,
+            )
+            return None
+
+    def warn_unknown(self) -> None:
+        if self.unknown:
+            names = ", ".join(sorted(self.unknown))
+            warnings.warn(
+                StoreWarning(
+                    f"{self.where}: fields unknown to this dotevals version kept as they are "
+                    f"({names}); a newer dotevals wrote them"
+                ),
+                stacklevel=3,
+            )

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dotevals.errors import ConfigurationError, StorageError
-from dotevals.results import Record
+from dotevals.results import Header, Record, Summary
 from dotevals.storage.base import (
     RecordWriter,
     Storage,
@@ -67,7 +67,7 @@ def warn_unencodable(notes: Sequence[str], stacklevel: int = 3) -> None:
 
 
 class _JSONLWriter(RecordWriter):
-    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+    def __init__(self, path: Path, header: Header) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -76,7 +76,7 @@ class _JSONLWriter(RecordWriter):
         self.path = path
         size = os.fstat(self._fd).st_size
         if size == 0:
-            self._write({"type": "header", **header})
+            self._write({"type": "header", **header.to_dict()})
         elif not _ends_with_newline(path, size):
             os.write(self._fd, b"\n")  # a torn last line stays on a line of its own
 
@@ -89,8 +89,8 @@ class _JSONLWriter(RecordWriter):
     def append(self, record: Record) -> None:
         self._write(record.to_dict())
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        self._write({"type": "summary", **summary})
+    def write_summary(self, summary: Summary) -> None:
+        self._write({"type": "summary", **summary.to_dict()})
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -134,7 +134,7 @@ class JSONLStorage(Storage):
                 "model-server logs; choose another name (--experiment NAME)"
             )
 
-    def open_writer(self, experiment: str, evaluation: str, header: dict[str, Any]) -> RecordWriter:
+    def open_writer(self, experiment: str, evaluation: str, header: Header) -> RecordWriter:
         self.check_experiment(experiment)
         return _JSONLWriter(self._path(experiment, evaluation), header)
 

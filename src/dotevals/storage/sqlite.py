@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from dotevals.errors import ConfigurationError, StorageError
-from dotevals.results import Record
+from dotevals.results import Header, Record, Summary
 from dotevals.storage.base import RecordWriter, Storage, StoreWarning, encode_name, entry_problem
 from dotevals.storage.jsonl import encode_line, warn_unencodable
 
@@ -94,7 +94,7 @@ class SQLiteStorage(Storage):
         with closing(conn), _mapped_errors(self.url, "read"):
             return conn.execute(sql, params).fetchall()
 
-    def open_writer(self, experiment: str, evaluation: str, header: dict[str, Any]) -> RecordWriter:
+    def open_writer(self, experiment: str, evaluation: str, header: Header) -> RecordWriter:
         encode_name(experiment, "experiment name")
         encode_name(evaluation, "evaluation name")
         conn = self._open_for_writing()
@@ -182,7 +182,7 @@ class _SQLiteWriter(RecordWriter):
         url: str,
         conn: sqlite3.Connection,
         key: tuple[str, str],
-        header: dict[str, Any],
+        header: Header,
     ) -> None:
         self._url = url
         self._conn: sqlite3.Connection | None = conn
@@ -193,7 +193,7 @@ class _SQLiteWriter(RecordWriter):
             with conn:
                 sql = "SELECT 1 FROM entries WHERE experiment = ? AND evaluation = ? LIMIT 1"
                 if conn.execute(sql, key).fetchone() is None:
-                    notes = self._insert("header", {"type": "header", **header})
+                    notes = self._insert("header", {"type": "header", **header.to_dict()})
         if notes:
             warn_unencodable(notes, stacklevel=4)
 
@@ -212,9 +212,9 @@ class _SQLiteWriter(RecordWriter):
         if notes:  # stored first: a warning raised as an error loses nothing
             warn_unencodable(notes)
 
-    def write_summary(self, summary: dict[str, Any]) -> None:
+    def write_summary(self, summary: Summary) -> None:
         with _mapped_errors(self._url, "write to"):
-            notes = self._insert("summary", {"type": "summary", **summary})
+            notes = self._insert("summary", {"type": "summary", **summary.to_dict()})
         if notes:
             warn_unencodable(notes)
 
