@@ -13,10 +13,10 @@ import dataclasses
 import functools
 import inspect
 import itertools
+import logging
 import shlex
 import time
 import traceback
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -35,7 +35,7 @@ from dotevals._rows import (
     stable,
 )
 from dotevals._sdk_retries import without_sdk_retries
-from dotevals.concurrency import ConcurrencyStrategy, resolve_strategy
+from dotevals.concurrency import ConcurrencyStrategy, Slots, resolve_strategy
 from dotevals.decorators import EvaluationSpec
 from dotevals.errors import DatasetChangedError, EvaluationFailed
 from dotevals.metrics import RunningMetrics, accuracy, mean
@@ -60,6 +60,7 @@ __all__ = ["EvaluationReport", "ProgressSink", "RunOptions", "evaluate", "show_c
 #: Stop early when this many rows in a row fail the same non-transient way and none passed.
 FAIL_FAST_AFTER: Final = 10
 _PROGRESS_EVERY: Final = 0.1
+_logger = logging.getLogger("dotevals")
 
 
 class ProgressSink(Protocol):
@@ -131,10 +132,17 @@ def to_result(name: str, value: Any) -> Returned:
     if isinstance(value, Score):
         return [value], None, None, None, None
     if isinstance(value, bool):
-        return [Score(name, value, [accuracy()])], None, None, None, None
+        return [Score(name, value, [_ACCURACY])], None, None, None, None
     if isinstance(value, (int, float)):
-        return [Score(name, value, [mean()])], None, None, None, None
+        return [Score(name, value, [_MEAN])], None, None, None, None
     raise TypeError(_accepted(name, value))
+
+
+#: The metrics of bare return values: one instance each, not one per row.
+_ACCURACY: Final = accuracy()
+_MEAN: Final = mean()
+#: What sync evaluations return nearly always: no need to ask whether it is awaitable.
+_PLAIN_VALUES: Final = (Result, Score, bool, int, float)
 
 
 def _model_of(value: Any) -> str | None:
@@ -158,39 +166,6 @@ def run_model(spec: EvaluationSpec, fixtures: dict[str, Any]) -> str | None:
         return _model_of(fixtures["model"])
     found = {m for m in map(_model_of, fixtures.values()) if m is not None}
     return found.pop() if len(found) == 1 else None
-
-
-class _Slots:
-    """A semaphore whose size follows a concurrency strategy's current limit."""
-
-    def __init__(self, strategy: ConcurrencyStrategy) -> None:
-        self.strategy = strategy
-        self.used = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    async def acquire(self) -> None:
-        if self.used < self.strategy.limit and not self._waiters:
-            self.used += 1
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self.release()
-            raise
-
-    def release(self) -> None:
-        self.used -= 1
-        self.wake()
-
-    def wake(self) -> None:
-        while self._waiters and self.used < self.strategy.limit:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                self.used += 1
-                fut.set_result(None)
 
 
 @dataclass(frozen=True)
@@ -336,6 +311,7 @@ class _Run:
                 delay = self.retry.delay(attempt, exc)
                 if delay is None:
                     return _Outcome(None, exc, attempt, time.perf_counter() - start)
+                _log_retry(self.name, items, attempt, exc, delay)
                 await self._backoff(throttled, delay)
                 attempt += 1
                 continue
@@ -345,8 +321,8 @@ class _Run:
 
     def _call_kwargs(self, items: list[Item]) -> dict[str, Any]:
         if self.spec.batch_size is None:
-            assert items[0].kwargs is not None
-            return {**items[0].kwargs, **self.fixtures}
+            assert items[0].kwargs is not None  # a row's own dict: ** gives the callee a copy
+            return {**items[0].kwargs, **self.fixtures} if self.fixtures else items[0].kwargs
         lists = {c: [i.kwargs[c] for i in items if i.kwargs] for c in self.spec.columns}
         return {**lists, **self.fixtures}
 
@@ -359,36 +335,20 @@ class _Run:
             value = await anyio.to_thread.run_sync(call, limiter=self._limiter)
         else:
             value = fn(**kwargs)
-        if inspect.isawaitable(value):
+        if not isinstance(value, _PLAIN_VALUES) and inspect.isawaitable(value):
             value = await value
         return value
 
     async def _backoff(self, throttled: bool, delay: float) -> None:
         if not throttled:  # a throttle was counted when the attempt ended
             self.strategy.on_error()
-        self.slots_release()
-        try:
+        if self.slots is None:  # inline runs hold no slot while sleeping
             await asyncio.sleep(delay)
-        finally:
-            try:
-                await self.slots_acquire()
-            except asyncio.CancelledError:
-                if self.slots is not None:
-                    self.slots.used += 1  # the caller releases the slot it believes it holds
-                raise
+            return
+        async with self.slots.lent():
+            await asyncio.sleep(delay)
 
-    # Slots exist only on the concurrent path; inline runs hold no slot while sleeping.
-    def slots_release(self) -> None:
-        """Give back the caller's slot while it sleeps."""
-        if self.slots is not None:
-            self.slots.release()
-
-    async def slots_acquire(self) -> None:
-        """Take a slot again after sleeping."""
-        if self.slots is not None:
-            await self.slots.acquire()
-
-    slots: _Slots | None = None
+    slots: Slots | None = None
 
     # -- recording -----------------------------------------------------------------------------
     def records_for(self, items: list[Item], outcome: _Outcome) -> list[Record]:
@@ -496,10 +456,11 @@ class _Run:
         key = f"{kind}: {error.message}"
         same, count = self._same_error
         self._same_error = (key, count + 1 if key == same else 1)
-        if self.successes == 0 and self._same_error[1] >= FAIL_FAST_AFTER:
+        if self.failure is None and self.successes == 0 and self._same_error[1] >= FAIL_FAST_AFTER:
             self.failure = (
                 f"stopped after {FAIL_FAST_AFTER} rows failed the same way and none passed: {key}"
             )
+            _logger.warning("%s: %s", self.name, self.failure)
 
     # -- scheduling ----------------------------------------------------------------------------
     def units(self, rows: Iterator[Item]) -> Iterator[list[Item]]:
@@ -540,7 +501,7 @@ class _Run:
 
     async def run_concurrent(self, units: Iterator[list[Item]]) -> None:
         """Units in flight up to the strategy's limit."""
-        slots = self.slots = _Slots(self.strategy)
+        slots = self.slots = Slots(self.strategy)
 
         async def one(unit: list[Item]) -> None:
             try:
@@ -625,6 +586,20 @@ class _Run:
                 if name not in out.get(score, {}):
                     out.setdefault(score, {})[name] = kept
         return out
+
+
+def _log_retry(
+    name: str, items: list[Item], attempt: int, exc: BaseException, delay: float
+) -> None:
+    """Tell ``logging`` that a call failed and is tried again (the type only, never a key)."""
+    _logger.info(
+        "%s: row %d attempt %d failed (%s); retrying in %.2f s",
+        name,
+        items[0].item_id,
+        attempt,
+        type(exc).__name__,
+        delay,
+    )
 
 
 def _retry_policy(spec: EvaluationSpec, options: RunOptions) -> RetryPolicy:

@@ -11,11 +11,15 @@ a time, and ``Adaptive`` also takes the original's keyword arguments (``initial_
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
+import logging
 import math
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Final, Protocol, TypeAlias, runtime_checkable
 
 from dotevals.errors import ConfigurationError
@@ -29,6 +33,7 @@ __all__ = [
     "Fixed",
     "Sequential",
     "SlidingWindow",
+    "Slots",
     "SyncConcurrencyStrategy",
     "capped",
     "resolve_strategy",
@@ -41,6 +46,15 @@ DEFAULT_INITIAL_CONCURRENCY = 16
 _MAX_HISTORY = 1000
 #: Latencies within a millisecond of each other count as equal (timer noise, fast servers).
 _LATENCY_SLACK = 0.001
+#: Clock readings this close count as the same moment (float rounding of ``now - latency``).
+_CLOCK_SLACK = 1e-6
+#: The fewest calls kept queued beyond the knee.
+_MIN_QUEUE = 2.0
+#: More in flight "pays" while throughput beats that of every smaller limit by this factor
+#: (after start-up, growing by a quarter), or by the second (in start-up, doubling).
+_PAYS = 1.1
+_PAYS_DOUBLED = 1.25
+_logger = logging.getLogger(__name__)
 #: dotevals 0.26 ``Adaptive`` keyword arguments and the parameters they set here.
 _ADAPTIVE_ALIASES: Final = {
     "initial_concurrency": "initial",
@@ -142,41 +156,56 @@ def _original_adaptive_args(given: Mapping[str, float]) -> dict[str, float]:
 
 
 class Adaptive:
-    """A limit that finds how much concurrency a server takes, and backs off when told to.
+    """A limit that finds the throughput knee of a server, and backs off when told to.
 
-    It starts at ``initial`` calls in flight and, after each window of successful calls (as
-    many as the current limit, at least ``min_window``), compares the window's median latency
-    with the best median seen so far:
+    The limit is judged by latency, as TCP Vegas and Netflix's gradient limiters judge a
+    connection by its round-trip time. After each window of successful calls (as many as the
+    limit in start-up, half of it after; at least ``min_window``; counting only calls started
+    after the limit last changed, and after start-up only those started one median latency or
+    more after, once the calls in flight are those of the new limit) the
+    window's median latency is compared with the no-load latency: the lowest window median
+    seen, measured while few calls were in flight. Throughput, by Little's law, is the limit
+    over the median; it is noted for each limit.
 
-    * within ``latency_tolerance`` times the best: the server keeps up, so the limit grows by
-      ``growth`` (x2), or by ``slow_growth`` (x1.25) once throttling has cut it;
-    * slower, and the window's throughput (limit / median latency) is under 3/4 of the best
-      seen, which a smaller limit reached: calls only queue, so the limit shrinks by a quarter
-      (not below the limit of the best throughput);
-    * otherwise the limit holds: calls are slower but more of them complete per second.
+    * **Start-up:** while the median stays within ``latency_tolerance`` (x1.25) of the
+      no-load latency (more calls in flight are served as fast as fewer), or throughput beats
+      that of every smaller limit by 25%, the limit is multiplied by ``growth`` (x2).
+    * **At the knee** (the first window slower than that, or after any throttle) the limit
+      follows ``limit * no_load / median + queue``, where ``queue`` is ``slow_growth - 1``
+      (a quarter) of the limit, at least 2. By Little's law ``limit / median`` is the
+      throughput, so the first term is the number of calls the server completes in one
+      no-load latency (the bandwidth-delay product of BBR); ``queue`` more are kept waiting
+      so the server never idles. When more in flight only adds latency (a server whose batch
+      is full, a client whose CPU is the bottleneck) the limit comes back down to the knee
+      plus that queue. While more in flight still raises throughput by 10% it grows by
+      ``slow_growth`` (a quarter) a window instead. It never falls by more than half in one
+      window, nor below the smallest limit whose throughput was within 10% of the best
+      measured (at or below the current limit).
 
     Throttles (HTTP 429, an overloaded server) are judged by their share of the calls in the
     current window, so that a background rate of throttling (a shared API key, a provider
     shedding load at random) does not collapse the limit: above ``throttle_tolerance`` (20%)
     the limit is cut by ``cut`` (x0.5), at most once per ``cooldown`` seconds, since a burst of
-    in-flight calls is answered 429 together. Below that share the limit goes on growing: a
-    rate limit shows itself as a share of throttles that climbs as the limit grows, until it
-    crosses the tolerance and cuts; a share that stays low whatever the limit is load shed at
-    random, and holding the limit for it would only make the run slower. Another transient
-    error discards the current window. The limit stays within ``[minimum, maximum]``.
+    in-flight calls is answered 429 together, and successes are not counted for ``cooldown``
+    seconds after. Below that share the limit goes on adapting: a rate limit shows itself as
+    a share of throttles that climbs as the limit grows, until it crosses the tolerance and
+    cuts. Another transient error discards the current window. The limit stays within
+    ``[minimum, maximum]``; :meth:`history` keeps each change with its time.
 
     Args:
         initial: the limit to start with.
         maximum: the ceiling (``--max-concurrency``).
         minimum: the floor.
-        cooldown: seconds between cuts, and without throttling before growth resumes.
-        growth: the growth factor until throttling first cuts the limit.
-        slow_growth: the growth factor after that.
+        cooldown: seconds between cuts, and without throttling before adapting resumes.
+        growth: the growth factor per window during start-up.
+        slow_growth: the growth factor per window after the knee or a throttle; its excess
+            over 1 is the share of the limit kept queued at the knee.
         cut: the factor applied on a throttle.
-        latency_tolerance: how many times the best median latency still counts as "holds".
+        latency_tolerance: how many times the no-load latency still counts as "holds" during
+            start-up.
         throttle_tolerance: the share of throttled calls in a window above which the limit is
             cut.
-        min_window: the fewest successes a growth decision is based on.
+        min_window: the fewest successes a decision is based on.
         clock: the monotonic clock (tests pass a fake one).
         **original: dotevals 0.26's keyword arguments, mapped onto the parameters above:
             ``initial_concurrency`` (``initial``), ``min_concurrency`` (``minimum``),
@@ -196,7 +225,7 @@ class Adaptive:
         growth: float = 2.0,
         slow_growth: float = 1.25,
         cut: float = 0.5,
-        latency_tolerance: float = 2.0,
+        latency_tolerance: float = 1.25,
         throttle_tolerance: float = 0.2,
         min_window: int = 8,
         clock: Callable[[], float] = time.monotonic,
@@ -222,15 +251,19 @@ class Adaptive:
         self.latency_tolerance = latency_tolerance
         self.throttle_tolerance = throttle_tolerance
         self._throttles = 0
+        self._outcomes = 0
         self.min_window = max(1, min_window)
         self._clock = clock
         self._start = clock()
         self._limit = self._clamp(initial)
         self._window: list[float] = []
-        self._best: float | None = None
-        self._best_rate = 0.0
-        self._best_rate_limit = self._limit
-        self._throttled = False
+        self._no_load: float | None = None
+        #: The latest throughput (calls per second, by Little's law) measured at each limit.
+        self._rates: dict[int, float] = {}
+        self._startup = True
+        #: Calls started before this moment ran (partly) under an earlier limit.
+        self._settled_at = -math.inf
+        self._median = 0.0
         self._last_cut = -math.inf
         self._quiet_from = -math.inf
         self._history: list[tuple[float, int]] = [(0.0, self._limit)]
@@ -240,6 +273,11 @@ class Adaptive:
         """The current limit."""
         return self._limit
 
+    @property
+    def no_load_latency(self) -> float | None:
+        """The lowest window median latency seen (seconds), None before the first window."""
+        return self._no_load
+
     def _clamp(self, value: int) -> int:
         return max(self.minimum, min(value, self.maximum))
 
@@ -248,50 +286,98 @@ class Adaptive:
         self._window.clear()  # latencies measured under the old limit say nothing new
         if value == self._limit:
             return
+        now = self._clock()
         self._limit = value
-        self._history.append((round(self._clock() - self._start, 3), value))
+        # calls started sooner met the old crowd; start-up takes that risk to grow fast
+        self._settled_at = now if self._startup else now + self._median
+        self._history.append((round(now - self._start, 3), value))
         if len(self._history) > _MAX_HISTORY:
             del self._history[1]  # keep the start and the most recent changes
 
     def on_success(self, latency: float) -> None:
-        """Count a success; at the end of a window, grow, hold or shrink by its latency.
+        """Count a success; at the end of a window, move the limit by its median latency.
 
         Args:
-            latency: seconds the call took.
+            latency: seconds the call took. A call that started before the limit last
+                changed is not counted: it ran under the old limit.
         """
-        if self._clock() < self._quiet_from:
+        now = self._clock()
+        self._outcomes += 1
+        if self._outcomes >= self._window_size():  # throttles are a share of recent calls
+            self._outcomes = self._throttles = 0
+        if now < self._quiet_from or now - latency < self._settled_at - _CLOCK_SLACK:
             return
         self._window.append(max(0.0, latency))
-        if len(self._window) < self._window_size():
+        if len(self._window) < self._sample_size():
             return
-        p50 = statistics.median(self._window)
+        median = self._median = statistics.median(self._window)
         self._window.clear()
-        self._throttles = 0
-        best = self._best = p50 if self._best is None else min(self._best, p50)
-        rate = self._limit / (p50 + _LATENCY_SLACK)  # calls per second, by Little's law
-        if rate > self._best_rate:
-            self._best_rate, self._best_rate_limit = rate, self._limit
-        if p50 <= self.latency_tolerance * best + _LATENCY_SLACK:
-            factor = self.slow_growth if self._throttled else self.growth
-            self._set(max(self._limit + 1, int(self._limit * factor)))
-        elif rate < 0.75 * self._best_rate and self._limit > self._best_rate_limit:
-            self._set(max(self._best_rate_limit, (self._limit * 3) // 4))
+        no_load = self._no_load = median if self._no_load is None else min(self._no_load, median)
+        ratio = (median + _LATENCY_SLACK) / (no_load + _LATENCY_SLACK)
+        rate = self._limit / (median + _LATENCY_SLACK)
+        gain = self._record_rate(rate)
+        _logger.debug(
+            "concurrency: %d in flight, median %.4f s (x%.2f no-load), %.0f calls/s",
+            *(self._limit, median, ratio, rate),
+        )
+        if self._startup and (ratio <= self.latency_tolerance or gain > _PAYS_DOUBLED):
+            self._set(max(self._limit + 1, int(self._limit * self.growth)))
+            return
+        if self._startup:
+            _logger.debug("concurrency: knee near %d in flight (latency x%.2f)", self._limit, ratio)
+        self._startup = False
+        if gain > _PAYS:
+            self._set(max(self._limit + 1, int(self._limit * self.slow_growth)))
+        else:
+            self._set(max(self._gradient_limit(ratio), self._rate_floor()))
+
+    def _record_rate(self, rate: float) -> float:
+        """Note the throughput at this limit; how many times the best of smaller limits it is."""
+        below = max((r for n, r in self._rates.items() if n < self._limit), default=math.inf)
+        self._rates[self._limit] = rate
+        return rate / below
+
+    def _rate_floor(self) -> int:
+        """The smallest limit (up to this one) whose throughput was within 10% of the best."""
+        rates = {n: r for n, r in self._rates.items() if n <= self._limit}
+        best = max(rates.values())
+        return min(n for n, r in rates.items() if r * _PAYS >= best)
+
+    def _gradient_limit(self, ratio: float) -> int:
+        """What the server completes in one no-load latency, plus a queue (see the class)."""
+        limit = self._limit
+        queue = max(_MIN_QUEUE, (self.slow_growth - 1) * limit)
+        return max(limit // 2, round(limit / ratio + queue))
 
     def _window_size(self) -> int:
+        """The calls a throttle share is judged over."""
         return max(self.min_window, self._limit)
+
+    def _sample_size(self) -> int:
+        """The successes a latency decision is based on, at least ``min_window``.
+
+        In start-up, as many as the limit: the first to complete after a change are the
+        fastest of the new crowd, so a smaller sample would read headroom that is not there.
+        After it, half the limit, from calls started once the old crowd is gone.
+        """
+        return max(self.min_window, self._limit if self._startup else self._limit // 2)
 
     def on_throttle(self) -> None:
         """Count a throttle; cut the limit (at most once per cooldown) when they are many."""
         now = self._clock()
         self._throttles += 1
+        self._outcomes += 1
         if self._throttles <= self.throttle_tolerance * self._window_size():
             return
-        self._throttles = 0
-        self._throttled = True  # a limit was found: approach it slowly from now on
+        self._throttles = self._outcomes = 0
+        self._startup = False  # a limit was found: approach it slowly from now on
         self._quiet_from = now + self.cooldown
         if now - self._last_cut >= self.cooldown:
             self._last_cut = now
-            self._set(int(self._limit * self.cut))
+            before = self._limit
+            self._set(int(before * self.cut))
+            if self._limit != before:
+                _logger.info("concurrency: throttled, limit cut from %d to %d", before, self._limit)
 
     def on_error(self) -> None:
         """Discard the current window: no growth on evidence that includes a failure."""
@@ -303,7 +389,6 @@ class Adaptive:
             return
         self.maximum = max(1, maximum)
         self.minimum = min(self.minimum, self.maximum)
-        self._best_rate_limit = min(self._best_rate_limit, self.maximum)
         self._limit = self._clamp(self._limit)
         self._window.clear()
         self._history = _clamped_history(self._history, self.maximum)  # as if always there
@@ -317,6 +402,7 @@ class Adaptive:
         clone = copy.copy(self)
         clone._window = list(self._window)
         clone._history = list(self._history)
+        clone._rates = dict(self._rates)
         clone.cap(maximum)
         return clone
 
@@ -380,6 +466,63 @@ def capped(strategy: ConcurrencyStrategy, maximum: int) -> ConcurrencyStrategy:
     if isinstance(strategy, Fixed) and strategy.limit <= ceiling:
         return strategy
     return _Capped(strategy, ceiling)
+
+
+class Slots:
+    """A semaphore whose size follows a strategy's current limit (read at each acquire).
+
+    The limit may fall below the slots held: nobody new gets in until enough are released.
+    """
+
+    def __init__(self, strategy: ConcurrencyStrategy) -> None:
+        self.strategy = strategy
+        self._used = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def used(self) -> int:
+        """Slots held now."""
+        return self._used
+
+    async def acquire(self) -> None:
+        """Wait for a slot (first come, first served)."""
+        if self._used < self.strategy.limit and not self._waiters:
+            self._used += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # granted just as it was cancelled: hand it on
+            raise
+
+    def release(self) -> None:
+        """Give a slot back and let waiters in up to the current limit."""
+        self._used -= 1
+        while self._waiters and self._used < self.strategy.limit:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self._used += 1
+                fut.set_result(None)
+
+    @contextlib.asynccontextmanager
+    async def lent(self) -> AsyncIterator[None]:
+        """Give the caller's slot back for the block (a retry's sleep), take one again after.
+
+        When the wait for the slot again is cancelled, the slot still counts as held: the
+        caller releases the slot it believes it holds, as after any other exit.
+        """
+        self.release()
+        try:
+            yield
+        finally:
+            try:
+                await self.acquire()
+            except asyncio.CancelledError:
+                self._used += 1
+                raise
 
 
 #: dotevals 0.26's names for the strategies of sync and of async functions (type aliases).

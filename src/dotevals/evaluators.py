@@ -73,20 +73,65 @@ def evaluator(
     def decorate(func: Callable[P, Any]) -> Callable[P, Score]:
         signature = inspect.signature(func)
         takes_name = "name" in signature.parameters
+        arguments = _Arguments(signature)
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> Score:
             score_name = func.__name__
             if not takes_name and "name" in kwargs:
-                score_name = str(kwargs.pop("name"))
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
+                given = kwargs.pop("name")
+                if given is not None:  # name=None: the default name
+                    score_name = str(given)
+            metadata = arguments.bind(args, kwargs)
             value = func(*args, **kwargs)
-            return Score(score_name, value, list(metric_list), dict(bound.arguments))
+            return Score(score_name, value, list(metric_list), metadata)
 
         return wrapper
 
     return decorate
+
+
+class _Arguments:
+    """Binds a call's arguments to parameter names, defaults applied, as ``Signature.bind``.
+
+    For a function whose parameters are all plain (positional or keyword, no ``*args``,
+    ``**kwargs``, keyword- or positional-only) the names are matched directly; anything
+    else, and any call that does not fit (a missing or unexpected argument), goes through
+    ``Signature.bind``, which also raises its usual ``TypeError``.
+    """
+
+    def __init__(self, signature: inspect.Signature) -> None:
+        params = list(signature.parameters.values())
+        self._signature = signature
+        self._plain = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+        self._names = tuple(p.name for p in params)
+        self._defaults = {p.name: p.default for p in params if p.default is not p.empty}
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The arguments by parameter name, in parameter order."""
+        names = self._names
+        if self._plain and len(args) <= len(names):
+            bound = dict(zip(names, args))
+            if len(args) == len(names) and not kwargs:
+                return bound
+            if self._bind_rest(bound, names[len(args) :], kwargs):
+                return bound
+        full = self._signature.bind(*args, **kwargs)
+        full.apply_defaults()
+        return dict(full.arguments)
+
+    def _bind_rest(self, bound: dict[str, Any], rest: tuple[str, ...], kwargs: Any) -> bool:
+        """Fill ``rest`` from keywords and defaults; False when the call does not fit."""
+        used = 0
+        for name in rest:
+            if name in kwargs:
+                bound[name] = kwargs[name]
+                used += 1
+            elif name in self._defaults:
+                bound[name] = self._defaults[name]
+            else:
+                return False
+        return used == len(kwargs)
 
 
 @evaluator(metrics=accuracy())
@@ -186,11 +231,31 @@ def valid_json(result: Any, schema: dict[str, Any] | None = None) -> bool:
         return False
     if schema is None:
         return True
+    validator = _validator_for(schema)
+    return validator is not None and validator.is_valid(data)
+
+
+def _validator_for(schema: Any) -> Any:
+    """A validator of ``schema``, built once per distinct schema; None when it is invalid."""
     try:
-        jsonschema.validate(data, schema)
-    except (jsonschema.ValidationError, jsonschema.SchemaError):
-        return False
-    return True
+        key = json.dumps(schema, sort_keys=True)
+    except (TypeError, ValueError):  # not JSON (e.g. a set inside): build it each time
+        return _build_validator(schema)
+    return _cached_validator(key)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_validator(key: str) -> Any:
+    return _build_validator(json.loads(key))
+
+
+def _build_validator(schema: Any) -> Any:
+    cls = jsonschema.validators.validator_for(schema)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError:
+        return None
+    return cls(schema)
 
 
 def _ast_dump(source: Any) -> str | None:

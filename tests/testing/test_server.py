@@ -357,6 +357,26 @@ async def test_concurrent_requests_overlap(server: ServerProcess) -> None:
     assert stats["max_in_flight"] > 1
 
 
+async def test_capacity_queues_requests_beyond_it() -> None:
+    async with ServerProcess(latency=0.1, extra_args=["--capacity", "2"]) as busy:
+        async with make_client(busy) as client:
+            started = time.perf_counter()
+            results = await asyncio.gather(*(ask(client, f"{i}+1") for i in range(6)))
+            elapsed = time.perf_counter() - started
+        stats = busy.stats()
+    assert results == [str(i + 1) for i in range(6)]
+    assert stats["max_in_flight"] == 6
+    assert stats["max_serving"] == 2
+    assert elapsed >= 0.3  # three turns of two
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "many"])
+def test_capacity_must_be_a_positive_count(bad: str) -> None:
+    process = ServerProcess(extra_args=["--capacity", bad])
+    with pytest.raises(ServerStartError, match="--capacity"):
+        process.start()
+
+
 async def test_many_concurrent_connections(server: ServerProcess) -> None:
     async with make_client(server) as client:
         results = await asyncio.gather(*(ask(client, f"{i}*2") for i in range(300)))

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
+from collections.abc import Callable
+
 import pytest
 
 from dotevals.concurrency import (
@@ -10,6 +15,7 @@ from dotevals.concurrency import (
     ConcurrencyStrategy,
     Fixed,
     Sequential,
+    Slots,
     resolve_strategy,
 )
 from dotevals.errors import ConfigurationError
@@ -33,10 +39,48 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def window(strategy: Adaptive, latency: float) -> None:
-    """Complete one full window of successes at ``latency`` seconds each."""
+#: Seconds to wait before a window's calls start: the calls of the previous limit are done.
+SETTLE = 1.0
+
+
+def window(strategy: Adaptive, latency: float, clock: FakeClock | None = None) -> None:
+    """Complete one window of calls started together, ``latency`` seconds each.
+
+    With a ``clock``, the calls start :data:`SETTLE` seconds after the last one ended.
+    """
+    if clock is not None:
+        clock.advance(SETTLE + latency)
     for _ in range(max(strategy.min_window, strategy.limit)):
         strategy.on_success(latency)
+
+
+def capacity_server(base: float, capacity: int) -> Callable[[int], float]:
+    """Latency of a server that serves ``capacity`` calls at once in ``base`` seconds each."""
+    return lambda in_flight: base * max(1.0, in_flight / capacity)
+
+
+def cpu_bound_client(base: float, cpu: float) -> Callable[[int], float]:
+    """Latency when each call costs the client ``cpu`` seconds of one CPU."""
+    return lambda in_flight: max(base, in_flight * cpu)
+
+
+def simulate(
+    adaptive: Adaptive, clock: FakeClock, latency_at: Callable[[int], float], rounds: int
+) -> list[int]:
+    """Rounds of ``limit`` calls started together, ending ``latency_at(limit)`` later.
+
+    Returns:
+        The limit after each round.
+    """
+    limits = []
+    for _ in range(rounds):
+        in_flight = adaptive.limit
+        latency = latency_at(in_flight)
+        clock.advance(latency)
+        for _ in range(in_flight):
+            adaptive.on_success(latency)
+        limits.append(adaptive.limit)
+    return limits
 
 
 # -- Fixed and Sequential ------------------------------------------------------------------------
@@ -77,52 +121,108 @@ def test_adaptive_starts_at_16(clock: FakeClock) -> None:
 
 def test_adaptive_doubles_per_window_while_latency_holds(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
-    limits = []
-    for _ in range(6):
-        window(adaptive, 0.2)
-        limits.append(adaptive.limit)
-    assert limits == [32, 64, 128, 256, 256, 256]
+    limits = simulate(adaptive, clock, lambda _: 0.2, rounds=12)
+    assert limits[:6] == [32, 64, 128, 256, 256, 256]
 
 
 def test_adaptive_waits_for_a_full_window(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
-    for _ in range(15):
+    for _ in range(15):  # in start-up, as many as the limit
         adaptive.on_success(0.2)
     assert adaptive.limit == 16
     adaptive.on_success(0.2)
     assert adaptive.limit == 32
 
 
-def test_adaptive_keeps_growing_when_latency_stays_within_twice_the_best(
-    clock: FakeClock,
-) -> None:
+def test_calls_started_under_the_old_limit_are_not_counted(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
-    window(adaptive, 0.2)
-    window(adaptive, 0.35)
+    window(adaptive, 0.2, clock)
+    assert adaptive.limit == 32
+    clock.advance(0.3)
+    for _ in range(64):
+        adaptive.on_success(0.4)  # started 0.1 s before the change
+    assert adaptive.limit == 32
+    window(adaptive, 0.2, clock)
     assert adaptive.limit == 64
 
 
-def test_adaptive_holds_when_latency_doubles_but_throughput_still_rises(
-    clock: FakeClock,
-) -> None:
-    adaptive = Adaptive(clock=clock)
-    window(adaptive, 0.2)  # 16 -> 32
-    window(adaptive, 0.5)  # 2.5x the best latency at twice the limit: hold
-    assert adaptive.limit == 32
-    window(adaptive, 0.5)
-    assert adaptive.limit == 32
+def test_after_start_up_calls_among_the_old_crowd_are_not_counted(clock: FakeClock) -> None:
+    adaptive = Adaptive(initial=64, clock=clock)
+    burst(adaptive, 13)  # a cut: 32, and start-up is over
+    clock.advance(adaptive.cooldown)
+    window(adaptive, 0.2, clock)
+    assert adaptive.limit == 40  # a quarter more
+    clock.advance(0.15)
+    for _ in range(64):
+        adaptive.on_success(0.1)  # started 0.05 s after the change, among the old calls
+    assert adaptive.limit == 40
+    window(adaptive, 0.2, clock)
+    assert adaptive.limit == 50
 
 
-def test_adaptive_shrinks_when_a_bigger_limit_only_queues(clock: FakeClock) -> None:
+def test_start_up_keeps_doubling_within_the_latency_tolerance(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
-    window(adaptive, 0.1)  # 16 at 160/s -> 32
-    window(adaptive, 0.1)  # 32 at 320/s -> 64
-    window(adaptive, 1.0)  # 64 at 64/s: far below the best, reached at 32
-    assert adaptive.limit == 48
-    window(adaptive, 1.0)
-    assert adaptive.limit == 36
-    window(adaptive, 1.0)
-    assert adaptive.limit == 32  # not below the limit of the best throughput
+    window(adaptive, 0.2, clock)
+    window(adaptive, 0.24, clock)
+    assert adaptive.limit == 64
+
+
+def test_the_knee_of_a_server_at_capacity_is_found_without_overshoot(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    limits = simulate(adaptive, clock, capacity_server(0.1, capacity=32), rounds=60)
+    assert max(limits) <= 64  # one doubling past the knee, no more
+    first_cut = next(i for i, (a, b) in enumerate(itertools.pairwise(limits)) if b < a)
+    settled = limits[first_cut + 1 :]
+    assert all(32 <= limit <= 48 for limit in settled)  # the knee plus a quarter queued
+    assert adaptive.no_load_latency == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("capacity", [8, 100])
+def test_the_knee_is_found_wherever_it_is(clock: FakeClock, capacity: int) -> None:
+    adaptive = Adaptive(initial=4, clock=clock)
+    limits = simulate(adaptive, clock, capacity_server(0.05, capacity), rounds=80)
+    assert capacity <= limits[-1] <= capacity * 1.5
+    assert max(limits) <= 2 * 1.5 * capacity  # start-up stops one doubling past the tolerance
+
+
+def test_a_cpu_bound_client_brings_the_limit_down(clock: FakeClock) -> None:
+    # 4 ms of client CPU a call and 20 ms at the server: nothing gains beyond about 6
+    adaptive = Adaptive(clock=clock)
+    limits = simulate(adaptive, clock, cpu_bound_client(0.024, 0.004), rounds=40)
+    assert limits[-10:] == [limits[-1]] * 10  # settled
+    assert 6 <= limits[-1] <= 24
+
+
+def test_it_keeps_growing_while_throughput_grows_though_latency_rises(clock: FakeClock) -> None:
+    # a contended client: latency rises with every call in flight, throughput still grows
+    adaptive = Adaptive(clock=clock)
+    limits = simulate(adaptive, clock, lambda n: 0.02 * (1 + n / 16), rounds=40)
+    # 400 calls/s at 16, 533 at 32, 640 at 64, 667 at 80: it stays where a quarter more in
+    # flight still brings 10% more, though latency is 2.5x the no-load latency there
+    assert all(64 <= limit <= 80 for limit in limits[-20:])
+
+
+def test_a_server_without_a_knee_keeps_the_maximum(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    limits = simulate(adaptive, clock, lambda _: 0.02, rounds=40)
+    assert limits[-20:] == [256] * 20
+
+
+def test_latency_rising_past_the_tolerance_ends_start_up(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    window(adaptive, 0.1, clock)  # 16 -> 32
+    window(adaptive, 0.1, clock)  # 32 -> 64
+    window(adaptive, 0.4, clock)  # 64 at 4x: 64 / 4 + 16 = 32
+    assert adaptive.limit == 32
+    window(adaptive, 0.1, clock)  # latency holds: a quarter more, no longer doubling
+    assert adaptive.limit == 40
+
+
+def test_one_window_never_more_than_halves_the_limit(clock: FakeClock) -> None:
+    adaptive = Adaptive(initial=64, clock=clock)
+    window(adaptive, 0.01, clock)
+    window(adaptive, 10.0, clock)
+    assert adaptive.limit == 64
 
 
 def test_adaptive_median_ignores_a_few_slow_calls(clock: FakeClock) -> None:
@@ -135,7 +235,7 @@ def test_adaptive_median_ignores_a_few_slow_calls(clock: FakeClock) -> None:
 def test_adaptive_never_exceeds_its_maximum(clock: FakeClock) -> None:
     adaptive = Adaptive(maximum=40, clock=clock)
     for _ in range(5):
-        window(adaptive, 0.1)
+        window(adaptive, 0.1, clock)
     assert adaptive.limit == 40
 
 
@@ -148,8 +248,8 @@ def test_adaptive_clamps_its_start(clock: FakeClock) -> None:
 
 def test_adaptive_grows_with_zero_latency(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
-    window(adaptive, 0.0)
-    window(adaptive, 0.0005)
+    window(adaptive, 0.0, clock)
+    window(adaptive, 0.0005, clock)
     assert adaptive.limit == 64
 
 
@@ -199,17 +299,35 @@ def test_occasional_throttling_neither_cuts_nor_slows_growth(clock: FakeClock) -
     limits = []
     for _ in range(5):
         burst(adaptive, 2)  # one call in nine throttled or fewer: below the 20% that cuts
-        window(adaptive, 0.1)
+        window(adaptive, 0.1, clock)
         limits.append(adaptive.limit)
         clock.advance(1.0)
     assert limits == [32, 64, 128, 256, 256]  # x2 a window up to the maximum
+
+
+def test_one_call_in_eight_throttled_never_cuts(clock: FakeClock) -> None:
+    # one call in eight answered 429 (a provider shedding load at random), also while the
+    # calls of an old limit are not counted for latency
+    adaptive = Adaptive(clock=clock)
+    limits = []
+    for _ in range(40):
+        in_flight = adaptive.limit
+        clock.advance(0.02)
+        for i in range(in_flight):
+            if i % 8 == 7:
+                adaptive.on_throttle()
+            else:
+                adaptive.on_success(0.02)
+        limits.append(adaptive.limit)
+    assert limits == sorted(limits)  # never cut
+    assert limits[-1] == 256
 
 
 def test_throttling_that_climbs_with_the_limit_cuts_it(clock: FakeClock) -> None:
     adaptive = Adaptive(cooldown=1.0, clock=clock)
     for _ in range(20):  # a rate limit: throttles beyond about 40 calls in flight
         burst(adaptive, max(0, adaptive.limit - 40))
-        window(adaptive, 0.1)
+        window(adaptive, 0.1, clock)
         clock.advance(1.0)
         assert adaptive.limit <= 80
     assert 20 <= adaptive.limit <= 80
@@ -223,7 +341,7 @@ def test_no_growth_during_the_cooldown_then_slower_growth(clock: FakeClock) -> N
         window(adaptive, 0.1)
     assert adaptive.limit == 16  # successes inside the cooldown do not count
     clock.advance(2.0)
-    window(adaptive, 0.1)
+    window(adaptive, 0.1, clock)
     assert adaptive.limit == 20  # x1.25 after a throttle
 
 
@@ -235,24 +353,55 @@ def test_an_error_discards_the_window_without_cutting(clock: FakeClock) -> None:
     assert adaptive.limit == 16
     adaptive.on_success(0.1)
     assert adaptive.limit == 16
-    window(adaptive, 0.1)
+    window(adaptive, 0.1, clock)
     assert adaptive.limit == 32
+
+
+def storm(adaptive: Adaptive, clock: FakeClock, seconds: float) -> None:
+    """Every call throttled for ``seconds``."""
+    for _ in range(int(seconds * 10)):
+        burst(adaptive, adaptive.limit)
+        clock.advance(0.1)
+
+
+def test_recovery_after_a_throttle_storm(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    simulate(adaptive, clock, lambda _: 0.02, rounds=10)
+    assert adaptive.limit == 256
+    storm(adaptive, clock, seconds=10.0)
+    assert adaptive.limit <= 16  # cut once per cooldown, five times
+    clock.advance(adaptive.cooldown)
+    limits = simulate(adaptive, clock, lambda _: 0.02, rounds=40)
+    assert limits[-1] == 256  # a quarter more a window, back to the maximum
+    assert limits == sorted(limits)
+
+
+def test_recovery_after_a_storm_returns_to_the_knee(clock: FakeClock) -> None:
+    adaptive = Adaptive(clock=clock)
+    server = capacity_server(0.1, capacity=32)
+    simulate(adaptive, clock, server, rounds=20)
+    storm(adaptive, clock, seconds=6.0)
+    assert adaptive.limit < 32
+    clock.advance(adaptive.cooldown)
+    limits = simulate(adaptive, clock, server, rounds=30)
+    assert all(limit <= 48 for limit in limits)  # no start-up doubling after a throttle
+    assert 32 <= limits[-1] <= 48
 
 
 def test_history_records_each_change_with_its_time(clock: FakeClock) -> None:
     adaptive = Adaptive(clock=clock)
     clock.advance(1.5)
-    window(adaptive, 0.1)
+    window(adaptive, 0.1, clock)
     clock.advance(0.25)
     burst(adaptive, 7)
     adaptive.on_throttle()  # no change: not recorded
-    assert adaptive.history() == [(0.0, 16), (1.5, 32), (1.75, 16)]
+    assert adaptive.history() == [(0.0, 16), (2.6, 32), (2.85, 16)]
 
 
 def test_history_is_bounded(clock: FakeClock) -> None:
     adaptive = Adaptive(initial=2, maximum=4, cooldown=0.0, clock=clock)
     for _ in range(3000):
-        window(adaptive, 0.1)
+        window(adaptive, 0.1, clock)
         burst(adaptive, 9)
         clock.advance(0.01)
     history = adaptive.history()
@@ -328,3 +477,71 @@ def test_an_adaptive_above_the_ceiling_is_copied_never_changed(clock: FakeClock)
 def test_unknown_values_are_configuration_errors(value: object) -> None:
     with pytest.raises(ConfigurationError):
         resolve_strategy(value, is_async=True)  # type: ignore[arg-type]
+
+
+def test_a_cut_is_logged(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    adaptive = Adaptive(clock=clock)
+    with caplog.at_level(logging.INFO, logger="dotevals.concurrency"):
+        burst(adaptive, 4)
+    assert "throttled, limit cut from 16 to 8" in caplog.text
+
+
+# -- Slots --------------------------------------------------------------------------------------
+
+
+class Settable(Fixed):
+    """A fixed limit the test changes."""
+
+    def set(self, n: int) -> None:
+        self._n = n
+
+
+async def test_slots_follow_the_strategy_limit() -> None:
+    strategy = Settable(2)
+    slots = Slots(strategy)
+    await slots.acquire()
+    await slots.acquire()
+    waiter = asyncio.ensure_future(slots.acquire())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    strategy.set(1)
+    slots.release()  # 1 held, limit 1: the waiter still waits
+    await asyncio.sleep(0)
+    assert not waiter.done() and slots.used == 1
+    strategy.set(3)
+    slots.release()
+    await waiter
+    assert slots.used == 1
+
+
+async def test_a_lent_slot_is_free_during_the_block() -> None:
+    slots = Slots(Fixed(1))
+    await slots.acquire()
+    async with slots.lent():
+        assert slots.used == 0
+        await slots.acquire()  # another caller may take it meanwhile
+        slots.release()
+    assert slots.used == 1
+
+
+async def test_a_cancelled_wait_after_lending_still_counts_the_slot() -> None:
+    slots = Slots(Fixed(1))
+    await slots.acquire()
+
+    async def sleeper() -> None:
+        async with slots.lent():
+            await slots.acquire()  # someone else holds the only slot when the block ends
+            other_holds.set()
+            await asyncio.sleep(0)
+
+    other_holds = asyncio.Event()
+    task = asyncio.ensure_future(sleeper())
+    await other_holds.wait()
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert slots.used == 2  # the other's slot and the one the cancelled caller releases
+    slots.release()
+    slots.release()
+    assert slots.used == 0

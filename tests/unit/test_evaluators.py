@@ -421,3 +421,78 @@ def test_regex_match_metadata() -> None:
 def test_regex_match_invalid_pattern_raises_naming_it(result: Any) -> None:
     with pytest.raises(ValueError, match=re.escape("'(unclosed'")):
         regex_match(result, "(unclosed")
+
+
+# -- name=None, the fast binding, the cached validator ----------------------------------------
+
+
+@pytest.mark.parametrize(("func", "args"), CALLS)
+def test_name_none_keeps_the_default_name(func: Any, args: tuple[Any, ...]) -> None:
+    assert func(*args, name=None).name == func.__name__
+    assert "name" not in func(*args, name=None).metadata
+
+
+def _plain(result: Any, expected: Any = "e", flags: int = 0) -> bool:
+    return True
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("r", "x", 1), {}),
+        (("r",), {}),
+        (("r", "x"), {"flags": 2}),
+        ((), {"result": "r", "flags": 3}),
+        (("r",), {"flags": 3, "expected": "y"}),
+    ],
+)
+def test_metadata_of_plain_parameters_matches_signature_bind(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    bound = inspect.signature(_plain).bind(*args, **kwargs)
+    bound.apply_defaults()
+    score = evaluator(metrics=accuracy())(_plain)(*args, **kwargs)
+    assert score.metadata == dict(bound.arguments)
+    assert list(score.metadata) == ["result", "expected", "flags"]  # parameter order
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((), {}, "missing a required argument: 'result'"),
+        (("r",), {"other": 1}, "unexpected keyword argument 'other'"),
+        (("r",), {"result": "again"}, "multiple values for argument 'result'"),
+        (("r", "x", 1, 2), {}, "too many positional arguments"),
+    ],
+)
+def test_calls_that_do_not_fit_get_signature_bind_errors(
+    args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(TypeError, match=re.escape(message)):
+        evaluator(metrics=accuracy())(_plain)(*args, **kwargs)
+
+
+def test_valid_json_builds_one_validator_per_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jsonschema.validators
+
+    built: list[Any] = []
+    real = jsonschema.validators.validator_for
+
+    def counting(schema: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(schema, dict) and "only_in_this_test" in str(schema):
+            built.append(schema)  # not jsonschema's own look-ups of its meta-schemas
+        return real(schema, *args, **kwargs)
+
+    monkeypatch.setattr(jsonschema.validators, "validator_for", counting)
+    schema = {"type": "object", "required": ["only_in_this_test"]}
+    results = [valid_json('{"only_in_this_test": 1}', dict(schema)).value for _ in range(50)]
+    assert results == [True] * 50
+    assert len(built) == 1
+    schema["required"] = ["changed", "only_in_this_test"]  # changed: its own validator
+    assert valid_json('{"only_in_this_test": 1}', schema).value is False
+    assert len(built) == 2
+
+
+def test_valid_json_with_a_schema_json_cannot_hold_still_validates() -> None:
+    schema = {"type": "object", "x-note": {1, 2}}  # a set: not JSON, not cached
+    assert valid_json("{}", schema).value is True

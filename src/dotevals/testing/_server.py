@@ -69,6 +69,7 @@ class _Config:
     retry_after: float | None = None
     api_key: str | None = None
     model_names: tuple[str, ...] = (DEFAULT_MODEL,)
+    capacity: int | None = None
 
 
 @dataclass(slots=True)
@@ -88,6 +89,8 @@ class _Stats:
     completions: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+    serving: int = 0
+    max_serving: int = 0
     connections: int = 0
 
     def snapshot(self) -> Json:
@@ -98,6 +101,7 @@ class _Stats:
             "completions": self.completions,
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
+            "max_serving": self.max_serving,
             "connections": self.connections,
         }
 
@@ -105,6 +109,7 @@ class _Stats:
         self.requests = self.errors_injected = self.completions = self.connections = 0
         self.by_path = {}
         self.max_in_flight = self.in_flight
+        self.max_serving = self.serving
 
 
 class _HTTPError(Exception):
@@ -326,6 +331,8 @@ class _App:
         self._rate = (rate.numerator, rate.denominator)
         self._auth = None if config.api_key is None else f"Bearer {config.api_key}"
         self._ids = itertools.count(1)
+        #: Requests served at once when ``capacity`` is set; the rest queue (a full batch).
+        self._capacity = asyncio.Semaphore(config.capacity) if config.capacity else None
         self._id_prefix = secrets.token_hex(4)
         self._routes: dict[str, tuple[str, Handler]] = {
             "/health": ("GET", self._health),
@@ -469,11 +476,24 @@ class _App:
         stats.in_flight += 1
         stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
         try:
-            if latency > 0:
-                await asyncio.sleep(latency)
+            if self._capacity is None:
+                await self._serve(latency)
+            else:
+                async with self._capacity:
+                    await self._serve(latency)
         finally:
             stats.in_flight -= 1
         return [_generate(prompt, max_tokens) for prompt in prompts for _ in range(count)]
+
+    async def _serve(self, latency: float) -> None:
+        stats = self.stats
+        stats.serving += 1
+        stats.max_serving = max(stats.max_serving, stats.serving)
+        try:
+            if latency > 0:
+                await asyncio.sleep(latency)
+        finally:
+            stats.serving -= 1
 
     def _latency(self, request: _Request) -> float:
         header = request.headers.get("x-dotevals-latency")
@@ -584,6 +604,7 @@ async def serve(
     retry_after: float | None = None,
     api_key: str | None = None,
     model_names: Sequence[str] = (DEFAULT_MODEL,),
+    capacity: int | None = None,
     on_ready: ReadyCallback | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
@@ -599,6 +620,9 @@ async def serve(
         retry_after: Seconds sent as ``Retry-After`` with injected errors; None omits it.
         api_key: When set, ``/v1/*`` requests need ``Authorization: Bearer <api_key>``.
         model_names: The names listed by ``/v1/models`` (any name is accepted).
+        capacity: When set, at most this many completion requests are served at once and the
+            rest wait their turn, so latency rises once more are in flight (a saturated
+            inference server, such as vLLM with a full batch).
         on_ready: Called with the host and the bound port once the server listens.
         stop: An event that stops the server when set.
     """
@@ -609,6 +633,7 @@ async def serve(
         retry_after,
         api_key,
         tuple(model_names) or (DEFAULT_MODEL,),
+        capacity,
     )
     app = _App(config)
     if stop is None:
@@ -671,6 +696,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -691,6 +723,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add("--error-rate", type=_fraction, default=0.0, help="fraction of requests that fail")
     add("--error-status", type=int, choices=(429, 500, 503), default=429)
     add("--retry-after", type=_non_negative, default=None, help="Retry-After seconds on errors")
+    add("--capacity", type=_positive, default=None, help="requests served at once; others queue")
     add(
         "--api-key",
         default=os.environ.get("VLLM_API_KEY") or None,
@@ -732,6 +765,7 @@ def run_server(argv: Sequence[str] | None = None) -> int:
         retry_after=args.retry_after,
         api_key=args.api_key,
         model_names=names,
+        capacity=args.capacity,
         on_ready=_announce,
     )
     asyncio.run(coroutine)
