@@ -54,8 +54,16 @@ from dotevals.results import (
 )
 from dotevals.retry import RetryPolicy, is_throttle
 from dotevals.storage import RecordWriter, Storage
+from dotevals.storage._lock import hold as hold_lock
 
-__all__ = ["EvaluationReport", "ProgressSink", "RunOptions", "evaluate", "show_command"]
+__all__ = [
+    "EvaluationReport",
+    "ProgressSink",
+    "RunOptions",
+    "Runner",
+    "evaluate",
+    "show_command",
+]
 
 #: Stop early when this many rows in a row fail the same non-transient way and none passed.
 FAIL_FAST_AFTER: Final = 10
@@ -91,6 +99,17 @@ class RunOptions:
     progress: ProgressSink | None = None
     #: Prices to turn token usage into cost (``--prices``); None: usage only.
     prices: Prices | None = None
+    #: Seconds to wait for another process running the same evaluation (0: stop at once).
+    lock_timeout: float = 0.0
+    #: Where the pending rows run; None: in this process (see :mod:`dotevals.runners`).
+    runner: Runner | None = None
+
+
+class Runner(Protocol):
+    """Runs the pending rows of an evaluation somewhere else (Ray actors, ...)."""
+
+    async def execute(self, run: _Run, units: Iterator[list[Item]]) -> None:
+        """Compute the rows of ``units`` and hand their records to ``run.store`` as they come."""
 
 
 #: How an evaluation ended: the summary the run stores (its name before the typed schema).
@@ -628,7 +647,8 @@ async def evaluate(
     """Run one evaluation to completion (or interruption) and return its report.
 
     Every completed row is in the store when this returns or raises, including on
-    ``KeyboardInterrupt`` and cancellation.
+    ``KeyboardInterrupt`` and cancellation. The evaluation's store is locked for the run, so
+    a second process running it at the same time waits or stops (``EvaluationLockedError``).
     """
     with without_sdk_retries(fixtures.values()):
         return await _evaluate(spec, fixtures, options)
@@ -638,6 +658,12 @@ async def _evaluate(
     spec: EvaluationSpec, fixtures: dict[str, Any], options: RunOptions
 ) -> EvaluationReport:
     run = _Run(spec, fixtures, options, make_plan(spec, fixtures, options))
+    async with hold_lock(options.storage, options.experiment, run.name, options.lock_timeout):
+        return await _run_locked(run)
+
+
+async def _run_locked(run: _Run) -> EvaluationReport:
+    spec, options = run.spec, run.options
     items = run.open()
     started = time.perf_counter()
     progress = options.progress
@@ -645,7 +671,10 @@ async def _evaluate(
         progress.start(run.name, _total(spec, run.plan.samples), run.done)
     try:
         units = run.units(items)
-        await (run.run_concurrent(units) if run.plan.concurrent else run.run_inline(units))
+        if options.runner is not None:
+            await options.runner.execute(run, units)
+        else:
+            await (run.run_concurrent(units) if run.plan.concurrent else run.run_inline(units))
     finally:
         try:
             report = run.close(started)

@@ -13,13 +13,14 @@ from typing import Any
 import anyio
 
 from dotevals import export
-from dotevals._engine import RunOptions, evaluate
+from dotevals._engine import Runner, RunOptions, evaluate
 from dotevals._names import new_experiment_name
 from dotevals._progress import RichProgress
 from dotevals.decorators import get_spec
 from dotevals.errors import ConfigurationError
 from dotevals.pricing import Prices, load_prices
 from dotevals.results import Record, Summary
+from dotevals.runners import make_runner
 from dotevals.storage import Storage, open_storage
 
 __all__ = ["Results", "load", "new_experiment_name", "run", "run_async"]
@@ -101,6 +102,9 @@ async def run_async(
     *,
     progress: bool = True,
     prices: str | Prices | None = None,
+    lock_timeout: float = 0.0,
+    runner: str | Runner | None = None,
+    workers: int | None = None,
     **fixture_values: Any,
 ) -> Results:
     """Run an evaluation decorated with ``@foreach``/``@batch`` and return its results.
@@ -112,6 +116,11 @@ async def run_async(
         storage: a storage URL (``json://.dotevals`` by default) or a Storage.
         progress: show a progress bar.
         prices: a price table (a TOML file's path or a loaded one): the summary gets a cost.
+        lock_timeout: seconds to wait while another process runs the same evaluation of the
+            experiment (0: raise ``EvaluationLockedError`` at once, naming it).
+        runner: where the rows run: ``"local"`` (this process, the default), ``"ray"``
+            (sharded over Ray actors, see :mod:`dotevals.runners`) or a runner object.
+        workers: Ray actors for ``runner="ray"`` (default 2).
         **fixture_values: values for the function's non-column parameters.
     """
     spec = get_spec(fn)
@@ -121,12 +130,15 @@ async def run_async(
     if missing:
         raise ConfigurationError(f"{spec.name} needs values for {missing}: pass them as keywords")
     store = open_storage(storage)
+    chosen = make_runner(runner, workers)
     options = RunOptions(
         experiment=experiment or new_experiment_name(),
         storage=store,
         samples=samples,
         progress=RichProgress() if progress else None,
         prices=_prices(prices),
+        lock_timeout=lock_timeout,
+        runner=chosen,
     )
     report = await evaluate(spec, fixture_values, options)
     return Results(report, store)

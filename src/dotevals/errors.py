@@ -6,6 +6,7 @@ The tree::
     ├── ConfigurationError      bad options, unknown storage scheme, bad columns
     ├── DatasetChangedError     the rows under an experiment changed since it was stored
     ├── StorageError            a store that cannot be opened or written
+    │   └── EvaluationLockedError   another process is running the same evaluation
     ├── PluginLoadError         an entry point that fails to import or names nothing
     ├── ProviderError           a model provider's setup failed
     │   └── ServerStartError    a local model server exited or never became healthy
@@ -14,11 +15,14 @@ The tree::
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ConfigurationError",
     "DatasetChangedError",
     "DotevalsError",
     "EvaluationFailed",
+    "EvaluationLockedError",
     "PluginLoadError",
     "ProviderError",
     "ServerStartError",
@@ -44,6 +48,14 @@ class DatasetChangedError(DotevalsError):
 
 class StorageError(DotevalsError):
     """A storage backend cannot be opened, read or written."""
+
+
+class EvaluationLockedError(StorageError):
+    """Another process holds the lock of an evaluation's store (``holder``: who, when known)."""
+
+    def __init__(self, message: str, *, holder: dict[str, Any] | None) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class PluginLoadError(DotevalsError):

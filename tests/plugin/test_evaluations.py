@@ -355,7 +355,8 @@ def test_xdist_workers_share_one_experiment_and_summary(pytester: pytest.Pyteste
     result.stdout.fnmatch_lines(["*results: experiment unnamed-*"])
     for name in ("eval_a", "eval_b"):
         result.stdout.fnmatch_lines([f"*{name}*5*0*"])
-    experiments = list((pytester.path / ".dotevals").iterdir())
+    root = pytester.path / ".dotevals"
+    experiments = [p for p in root.iterdir() if not p.name.startswith(".")]  # .locks
     assert len(experiments) == 1
     assert sorted(p.name for p in experiments[0].iterdir()) == ["eval_a.jsonl", "eval_b.jsonl"]
 

@@ -41,6 +41,7 @@ from dotevals._registry import (
 )
 from dotevals.errors import PluginLoadError, ProviderError
 from dotevals.providers._pool import SharedResourceProvider
+from dotevals.providers._recipes import ModelRecipe, record_setups
 from dotevals.providers.base import ModelHandle, ModelProvider
 
 __all__ = [
@@ -309,10 +310,11 @@ def _instantiate(entry: ProviderEntry) -> ModelProvider:
     factory = entry.provider_class()
     assert factory is not None
     try:
-        return factory()
+        provider = factory()
     except Exception as exc:
         message = f"model provider {entry.name!r} could not be created: {type(exc).__name__}: {exc}"
         raise ProviderError(message, provider=entry.name, spec="") from exc
+    return record_setups(provider, entry.name)  # its models can be set up again on a worker
 
 
 async def _close_all(providers: Iterable[ModelProvider]) -> None:
@@ -354,6 +356,9 @@ def _model_fixture(
         if value is None:
             pytest.fail(_no_model_message(registered), pytrace=False)
         name, spec = parse_model_option(value, registered)
+        if _rows_run_elsewhere(request.config):  # each Ray actor sets the model up itself
+            yield ModelRecipe(name, spec)
+            return
         provider = providers.get(f"{name}_provider")
         if provider is None:  # parametrized by hand: the provider was not named by --model
             provider = request.getfixturevalue(f"{name}_provider")
@@ -364,6 +369,12 @@ def _model_fixture(
             await handle.teardown()
 
     return _session_fixture("model", model, params, is_async=True)
+
+
+def _rows_run_elsewhere(config: pytest.Config) -> bool:
+    """Whether ``--dotevals-runner`` (or its ini key) sends the rows to other processes."""
+    runner = config.getoption("dotevals_runner", None) or config.getini("dotevals_runner")
+    return (runner or "local") != "local"
 
 
 def _no_model_message(registered: Sequence[str]) -> str:

@@ -101,6 +101,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
+    close = getattr(state and state.runner, "close", None)
+    if close is not None:  # the Ray runner's actors served the whole session
+        close()
     if state is not None and state.settings.cache_path:
         from dotevals import cache
 

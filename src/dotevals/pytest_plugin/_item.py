@@ -36,6 +36,8 @@ def run_options(state: SessionState, evaluation: str) -> RunOptions:
         retry=RetryPolicy() if retries is None else RetryPolicy(max_retries=retries),
         progress=RichProgress(suspend=state.suspend_capture),
         prices=state.prices,
+        lock_timeout=settings.lock_timeout,
+        runner=state.runner,
     )
 
 

@@ -29,6 +29,8 @@ _GROUP: Final = "dotevals"
 DEFAULT_STORAGE: Final = "json://.dotevals"
 #: The cache file of ``--dotevals-cache`` when no path is given.
 DEFAULT_CACHE_PATH: Final = ".dotevals/cache.sqlite"
+#: ``dotevals.runners.RUNNERS`` (a test keeps the two equal).
+RUNNERS: Final = ("local", "ray")
 #: ``concurrency.DEFAULT_MAX_CONCURRENCY`` (a test keeps the two equal).
 DEFAULT_MAX_CONCURRENCY: Final = 256
 
@@ -38,6 +40,20 @@ def _positive(value: str) -> int:
     if number < 1:
         raise ValueError(value)
     return number
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not number >= 0:
+        raise ValueError(value)
+    return number
+
+
+def _runner_name(value: str) -> str:
+    name = value.strip().lower()
+    if name not in RUNNERS:
+        raise ValueError(value)
+    return name
 
 
 def _non_negative(value: str) -> int:
@@ -182,6 +198,35 @@ OPTIONS: Final = (
         convert=_alpha,
         metavar="ALPHA",
     ),
+    Option(
+        "lock-timeout",
+        "wait this long for another process running the same evaluation of the experiment "
+        "(default 0: stop at once, naming it)",
+        short="--lock-timeout",
+        convert=_seconds,
+        metavar="SECONDS",
+    ),
+    Option(
+        "runner",
+        "where rows run: 'local' (this process, default) or 'ray' (sharded over Ray actors; "
+        'RAY_ADDRESS joins a cluster; pip install "dotevals[ray]")',
+        convert=_runner_name,
+        metavar="NAME",
+    ),
+    Option(
+        "ray-workers",
+        "Ray actors per evaluation with --dotevals-runner ray (default 2)",
+        short="--ray-workers",
+        convert=_positive,
+        metavar="N",
+    ),
+    Option(
+        "ray-gpus",
+        "GPUs each Ray actor reserves and sees (for a model server it starts, e.g. vllm)",
+        short="--ray-gpus",
+        convert=_seconds,
+        metavar="N",
+    ),
 )
 
 
@@ -263,6 +308,10 @@ class Settings:
     #: The experiment ``--baseline`` gates against, and the one-sided test's alpha.
     baseline: str | None = None
     baseline_alpha: float = 0.05
+    lock_timeout: float = 0.0
+    runner: str = "local"
+    ray_workers: int | None = None
+    ray_gpus: float | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -284,4 +333,8 @@ class Settings:
             prices=values["dotevals_prices"],
             baseline=values["dotevals_baseline"],
             baseline_alpha=values["dotevals_baseline_alpha"] or 0.05,
+            lock_timeout=values["dotevals_lock_timeout"] or 0.0,
+            runner=values["dotevals_runner"] or "local",
+            ray_workers=values["dotevals_ray_workers"],
+            ray_gpus=values["dotevals_ray_gpus"],
         )

@@ -41,6 +41,8 @@ class SessionState:
     cache: Any = None
     #: The price table (``dotevals.pricing.Prices``) loaded from ``--prices``, if any.
     prices: Any = None
+    #: Where rows run (``--dotevals-runner``): a ``dotevals.runners`` runner; None: here.
+    runner: Any = None
 
     @classmethod
     def from_config(
@@ -61,7 +63,8 @@ class SessionState:
                 f"--baseline: no experiment {settings.baseline!r} in {storage.url}; "
                 f"stored: {', '.join(storage.list_experiments()) or 'none'}"
             )
-        return cls(config, settings, experiment, storage, prices=_load_prices(settings.prices))
+        prices = _load_prices(settings.prices)
+        return cls(config, settings, experiment, storage, prices=prices, runner=_runner(settings))
 
     def suspend_capture(self) -> Any:
         """A context in which output reaches the terminal despite pytest's capture."""
@@ -79,6 +82,20 @@ def _load_prices(path: str | None) -> Any:
         return load_prices(path)
     except DotevalsError as exc:
         raise pytest.UsageError(f"--dotevals-prices: {exc}") from None
+
+
+def _runner(settings: Settings) -> Any:
+    """The session's runner; Ray actors are kept for every evaluation of the session."""
+    if (settings.runner, settings.ray_workers, settings.ray_gpus) == ("local", None, None):
+        return None  # nothing to import
+    from dotevals.runners import make_runner
+
+    try:
+        return make_runner(
+            settings.runner, settings.ray_workers, keep_actors=True, gpus=settings.ray_gpus
+        )
+    except DotevalsError as exc:
+        raise pytest.UsageError(f"--dotevals-runner: {exc}") from None
 
 
 STATE_KEY = pytest.StashKey[SessionState]()

@@ -6,6 +6,7 @@ import re
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -161,6 +162,13 @@ class Storage(ABC):
         Entries that cannot be read, or that :func:`entry_problem` rejects, are skipped with
         a :class:`StoreWarning` saying where they are.
         """
+
+    def lock_path(self, experiment: str, evaluation: str) -> Path | None:
+        """The file whose advisory lock lets one process at a time run this evaluation.
+
+        None (the default) means this store takes no lock.
+        """
+        return None
 
     def check_experiment(self, experiment: str) -> None:
         """Refuse an experiment name this store cannot hold (before anything runs).

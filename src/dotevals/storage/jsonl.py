@@ -29,6 +29,8 @@ from dotevals.storage.base import (
 __all__ = ["JSONLStorage", "StoreWarning", "encode_line", "warn_unencodable"]
 
 _SUFFIX = ".jsonl"
+#: The folder under the store root that holds the evaluations' lock files, never an experiment.
+LOCK_DIR = ".locks"
 #: The folder under the store root that holds model-server logs, never an experiment.
 LOG_DIR = "logs"
 
@@ -121,6 +123,14 @@ class JSONLStorage(Storage):
     def path_of(self, experiment: str, evaluation: str) -> Path:
         """The file holding an evaluation's records."""
         return self._path(experiment, evaluation)
+
+    def lock_path(self, experiment: str, evaluation: str) -> Path:
+        """``<root>/.locks/<experiment>/<evaluation>.lock``: out of the experiment's folder.
+
+        No experiment is called ``.locks``: encoded names never start with a dot.
+        """
+        name = encode_name(evaluation, "evaluation name") + ".lock"
+        return self.root / LOCK_DIR / encode_name(experiment, "experiment name") / name
 
     def check_experiment(self, experiment: str) -> None:
         """Refuse ``logs`` too: ``<root>/logs`` holds model-server logs.

@@ -60,6 +60,12 @@ class SQLiteStorage(Storage):
         self.path = Path(path)
         self.url = f"sqlite://{self.path}"
 
+    def lock_path(self, experiment: str, evaluation: str) -> Path:
+        """``<file>.locks/<experiment>/<evaluation>.lock``: a lock per evaluation, not per file."""
+        folder = self.path.with_name(self.path.name + ".locks")
+        name = encode_name(evaluation, "evaluation name") + ".lock"
+        return folder / encode_name(experiment, "experiment name") / name
+
     def _open_for_writing(self) -> sqlite3.Connection:
         with _mapped_errors(self.url, "open"):
             self.path.parent.mkdir(parents=True, exist_ok=True)
