@@ -8,7 +8,8 @@ on a :class:`tenacity.RetryCallState` that describes the failed attempt.
 
 Transient errors (retried):
 
-* connection errors and timeouts: ``openai.APIConnectionError`` / ``APITimeoutError``,
+* connection errors and timeouts: ``openai.APIConnectionError`` / ``APITimeoutError`` (and
+  ``anthropic``'s),
   ``httpx.TransportError`` (and ``httpx2``'s; not ``UnsupportedProtocol`` and
   ``LocalProtocolError``, which are bugs on the calling side),
   ``aiohttp.ClientConnectionError``, and the built-in
@@ -124,7 +125,7 @@ def _provider_flag(exc: BaseException, name: str) -> bool | None:
 
 
 def _is_connection_error(exc: BaseException) -> bool:
-    if _is_instance(exc, "openai", "APIConnectionError"):  # APITimeoutError included
+    if _is_instance(exc, "openai anthropic", "APIConnectionError"):  # APITimeoutError included
         return True
     if _is_instance(exc, _HTTPX, "TransportError"):
         return not _is_instance(exc, _HTTPX, *_CALLER_BUGS)

@@ -20,6 +20,7 @@ import pytest
 
 import dotevals
 import dotevals.cache
+import dotevals.providers.server
 from dotevals.errors import ProviderError, ServerStartError
 from dotevals.providers import LocalModelProvider, LocalServerProvider
 from dotevals.providers.server import (
@@ -301,6 +302,8 @@ async def test_log_dir_from_environment(
     await handle.teardown()
     monkeypatch.delenv("DOTEVALS_LOG_DIR")
     monkeypatch.chdir(tmp_path)
+    # outside a pytest session's defaults (this very session set its store root's logs/)
+    monkeypatch.setattr(dotevals.providers.server._DEFAULTS, "log_dir", None)
     provider = family_provider(log_dir=None)
     handle = await provider.setup("m")
     info = provider.server_info(handle.resource_id)

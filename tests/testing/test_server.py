@@ -13,7 +13,8 @@ import pytest
 from openai import AsyncOpenAI
 
 from dotevals.errors import ServerStartError
-from dotevals.testing import ServerProcess, answer
+from dotevals.testing import ServerProcess, ServerSettings, answer
+from dotevals.testing._server import _build_parser, _settings_from
 
 # --------------------------------------------------------------------------- answer()
 
@@ -446,3 +447,26 @@ def test_listens_on_the_loopback_address_only() -> None:
             if c.status == psutil.CONN_LISTEN
         ]
     assert listening and {addr.ip for addr in listening} == {"127.0.0.1"}
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_settings_round_trip_through_the_command_line() -> None:
+    settings = ServerSettings(
+        latency=0.25,
+        error_rate=0.5,
+        error_status=529,
+        retry_after=1.5,
+        api_key="k",
+        capacity=2,
+        model_names=("a", "b"),
+    )
+    assert _settings_from(_build_parser().parse_args(settings.argv())) == settings
+    assert ServerSettings().argv() == []  # defaults need no flags
+
+
+def test_settings_or_knobs_not_both() -> None:
+    assert ServerProcess(latency=0.5).settings == ServerSettings(latency=0.5)
+    with pytest.raises(TypeError, match="settings or keyword knobs"):
+        ServerProcess(ServerSettings(), latency=0.5)

@@ -17,6 +17,7 @@ from dotevals.cli._demo import demo_command
 from dotevals.cli._export import export_command
 from dotevals.cli._manage import cleanup_command, delete_command, rename_command
 from dotevals.cli._power import power_command
+from dotevals.cli._report import report_command
 from dotevals.cli._show import list_command, show_command
 from dotevals.errors import DotevalsError
 
@@ -48,3 +49,4 @@ main.add_command(demo_command)
 main.add_command(compare_command)
 main.add_command(power_command)
 main.add_command(export_command)
+main.add_command(report_command)

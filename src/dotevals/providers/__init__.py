@@ -14,24 +14,36 @@ from dotevals.providers.base import ModelHandle, ModelProvider, ResourceHandle
 
 if TYPE_CHECKING:
     from dotevals.providers._pool import SharedResourceProvider
+    from dotevals.providers.anthropic import AnthropicProvider
+    from dotevals.providers.llamacpp import LlamaCppProvider
     from dotevals.providers.local import LocalModelProvider
+    from dotevals.providers.ollama import OllamaProvider
     from dotevals.providers.openai import OpenAIProvider
     from dotevals.providers.server import LocalServerProvider
+    from dotevals.providers.sglang import SGLangProvider
     from dotevals.providers.vllm import VLLMProvider
 
 __all__ = [
+    "AnthropicProvider",
+    "LlamaCppProvider",
     "LocalModelProvider",
     "LocalServerProvider",
     "ModelHandle",
     "ModelProvider",
+    "OllamaProvider",
     "OpenAIProvider",
     "ResourceHandle",
+    "SGLangProvider",
     "SharedResourceProvider",
     "VLLMProvider",
 ]
 
 # Built-in providers import their SDKs lazily: ``import dotevals.providers`` stays cheap.
 _LAZY = {
+    "AnthropicProvider": "dotevals.providers.anthropic",
+    "LlamaCppProvider": "dotevals.providers.llamacpp",
+    "OllamaProvider": "dotevals.providers.ollama",
+    "SGLangProvider": "dotevals.providers.sglang",
     "LocalModelProvider": "dotevals.providers.local",
     "LocalServerProvider": "dotevals.providers.server",
     "OpenAIProvider": "dotevals.providers.openai",

@@ -25,7 +25,9 @@ __all__ = [
     "group_members",
     "is_alive",
     "main",
+    "process_ids",
     "process_start",
+    "process_tree",
     "signal_group",
     "terminate_group",
 ]
@@ -78,6 +80,24 @@ def _proc_pids() -> list[int]:
         return [int(entry.name) for entry in _PROC.iterdir() if entry.name.isdigit()]
     except OSError:
         return []
+
+
+def process_ids(pid: int) -> tuple[int, int, int] | None:
+    """``(parent pid, process group, session)`` of a live ``pid``, or None."""
+    fields = _stat_fields(pid)
+    if fields is None or len(fields) < 4 or fields[0] in _DEAD_STATES:
+        return None
+    return int(fields[1]), int(fields[2]), int(fields[3])
+
+
+def process_tree() -> dict[int, tuple[int, int, int]]:
+    """Every live process: pid -> ``(parent pid, process group, session)`` (empty off Linux)."""
+    table = {}
+    for pid in _proc_pids():
+        ids = process_ids(pid)
+        if ids is not None:
+            table[pid] = ids
+    return table
 
 
 def group_members(pgid: int) -> list[int]:

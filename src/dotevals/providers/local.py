@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-import dotevals
+from dotevals.providers._supervisor import python_env
 from dotevals.providers.server import LocalServerProvider
+from dotevals.testing import ServerSettings
 
 __all__ = ["LocalModelProvider"]
-
-
-def _pythonpath() -> str:
-    """``PYTHONPATH`` for the server: the directory this dotevals is imported from, first."""
-    root = str(Path(dotevals.__file__).resolve().parent.parent)
-    current = os.environ.get("PYTHONPATH")
-    return root if not current else os.pathsep.join((root, current))
 
 
 class LocalModelProvider(LocalServerProvider):
@@ -45,17 +38,17 @@ class LocalModelProvider(LocalServerProvider):
         host: str = "127.0.0.1",
         log_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        knobs = ServerSettings(latency=float(latency), error_rate=float(error_rate))
         command = [
             *(sys.executable, "-m", "dotevals.testing"),
             *("--port", "{port}", "--host", "{host}", "--model", "{model}"),
-            *("--api-key", "{api_key}"),
-            *("--latency", repr(float(latency)), "--error-rate", repr(float(error_rate))),
+            *("--api-key", "{api_key}", *knobs.argv()),
         ]
         super().__init__(
             command,
             health_path="/health",
             startup_timeout=startup_timeout,
-            env={"PYTHONPATH": _pythonpath()},
+            env={"PYTHONPATH": python_env()["PYTHONPATH"]},
             host=host,
             log_dir=log_dir,
             stop_grace=stop_grace,

@@ -8,25 +8,17 @@ instantiates it with no arguments, so by default the SDK reads ``OPENAI_API_KEY`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from dotevals.errors import ProviderError
 from dotevals.providers._client import make_client
-from dotevals.providers._pool import SharedResourceProvider
-from dotevals.providers.base import ModelHandle
+from dotevals.providers._sdk import SDKClientProvider
 
 __all__ = ["OpenAIProvider"]
 
 PROVIDER_NAME = "openai"
 
 
-def _given(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The options that were given a value (None means "use the SDK's default")."""
-    return {key: value for key, value in options.items() if value is not None}
-
-
-class OpenAIProvider(SharedResourceProvider):
+class OpenAIProvider(SDKClientProvider):
     """Provider for OpenAI (and OpenAI-compatible) chat models.
 
     ``setup(model_name, **config)`` returns a handle whose ``model`` is an
@@ -57,57 +49,8 @@ class OpenAIProvider(SharedResourceProvider):
             ``project``, ``http_client``, ...).
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float | Any | None = None,
-        max_retries: int | None = None,
-        default_headers: Mapping[str, str] | None = None,
-        **client_options: Any,
-    ) -> None:
-        super().__init__()
-        self.options: dict[str, Any] = _given(
-            {
-                "api_key": api_key,
-                "base_url": base_url,
-                "timeout": timeout,
-                "max_retries": max_retries,
-                "default_headers": default_headers,
-                **client_options,
-            }
-        )
+    name = PROVIDER_NAME
 
-    async def setup(self, resource_spec: str, **config: Any) -> ModelHandle:
-        """Return a handle on the shared client for ``resource_spec`` and ``config``.
-
-        Args:
-            resource_spec: The model name the client is bound to (``client.model``).
-            **config: ``openai.AsyncOpenAI`` arguments; they override the constructor's.
-
-        Returns:
-            A handle whose ``model`` is the client; ``await handle.teardown()`` releases it.
-
-        Raises:
-            ProviderError: The client could not be made: the SDK is missing (the message
-                names the ``dotevals[openai]`` extra), no API key is configured, or an
-                option is invalid. The original error is chained.
-        """
-        try:
-            return await super().setup(resource_spec, **config)
-        except ProviderError:
-            raise
-        except Exception as exc:
-            message = (
-                f"provider {PROVIDER_NAME!r} could not set up {resource_spec!r}: "
-                f"{type(exc).__name__}: {exc}"
-            )
-            raise ProviderError(message, provider=PROVIDER_NAME, spec=resource_spec) from exc
-
-    async def create(self, resource_id: str, spec: str, config: dict[str, Any]) -> Any:
-        """Make the client for ``spec`` from the constructor's options and ``config``."""
-        return make_client(spec, **{**self.options, **_given(config)})
-
-    async def destroy(self, resource_id: str, model: Any) -> None:
-        """Close the client's connection pool."""
-        await model.close()
+    def make(self, spec: str, options: dict[str, Any]) -> Any:
+        """An ``openai.AsyncOpenAI`` client bound to ``spec`` (the ``dotevals[openai]`` SDK)."""
+        return make_client(spec, **options)

@@ -4,35 +4,25 @@
 server, anything that answers ``/v1/chat/completions``) once per model and config, and hands out
 ``openai.AsyncOpenAI`` clients bound to it. Subclasses only describe the command.
 
-How a server never outlives its runner, even one killed with SIGKILL:
-
-* the server runs in its own session and process group; Linux sends it SIGTERM when the runner
-  dies (``PR_SET_PDEATHSIG``, set by a tiny launcher that then ``exec``\\ s the command; the
-  signal follows the thread that started the server, which is the event loop's);
-* a watchdog process outside that group holds the read end of a pipe whose write end only the
-  runner holds: when the runner dies the pipe ends, and the watchdog SIGTERMs then SIGKILLs the
-  whole group, grandchildren included;
-* a record of each running server is kept under ``<log_dir>/servers/``; the first ``setup`` of a
-  later provider stops whatever is left of servers whose runner is dead.
+A server never outlives its runner, even one killed with SIGKILL: it runs under the one process
+supervisor (:mod:`dotevals.providers._supervisor`), in its own process group with a
+parent-death signal, a watchdog and an on-disk record under ``<log_dir>/servers/``; the first
+``setup`` of a later provider stops whatever is left of servers whose runner is dead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
 import secrets
-import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,17 +33,10 @@ import httpx
 
 from dotevals.cache import SCOPE_HEADER, http_library
 from dotevals.errors import ProviderError, ServerStartError
-from dotevals.providers import _launch, _watchdog
+from dotevals.providers import _supervisor
 from dotevals.providers._client import default_http_client, make_client, wrap_transports
 from dotevals.providers._pool import SharedResourceProvider, resource_key
-from dotevals.providers._records import (
-    SERVER_ID_ENV,
-    ServerRecord,
-    reap_orphans,
-    remove_record,
-    write_record,
-)
-from dotevals.providers._watchdog import STOP, group_members, process_start, signal_group
+from dotevals.providers._supervisor import MASK, NotReady, ProcessExited, Supervised
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -75,11 +58,9 @@ LOG_DIR_ENV = "DOTEVALS_LOG_DIR"
 #: The API key a client gets when its server takes none.
 DUMMY_API_KEY = "EMPTY"
 
-_MASK = "***"
 _TAIL_LINES = 50
 _PLACEHOLDER = re.compile(r"\{(port|host|model|api_key)\}")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-_POLL = 0.1
 _DEATH_WAIT = 0.5
 
 
@@ -180,19 +161,6 @@ def _sanitize(name: str) -> str:
     return _UNSAFE_NAME.sub("_", name).strip("_") or "model"
 
 
-def _read_tail(path: Path, secret: str, lines: int = _TAIL_LINES) -> str:
-    """The last ``lines`` lines of the file at ``path``, with ``secret`` masked."""
-    try:
-        with path.open("rb") as log:
-            log.seek(0, os.SEEK_END)
-            log.seek(max(0, log.tell() - 256 * 1024))
-            text = log.read().decode("utf-8", errors="replace")
-    except OSError as exc:
-        return f"(log unreadable: {exc})"
-    tail = "\n".join(text.splitlines()[-lines:])
-    return tail.replace(secret, _MASK) if secret else tail
-
-
 class ServerDiedError(ProviderError):
     """A local model server died while in use: requests to it cannot succeed.
 
@@ -234,28 +202,23 @@ class ServerInfo:
 
 @dataclass
 class _Server:
-    """One running server process and what guards it."""
+    """One running server: its supervised process, address and client."""
 
     provider: str
     spec: str
     info: ServerInfo
-    process: subprocess.Popen[bytes]
-    secret: str = field(repr=False)
-    server_id: str = field(repr=False)
-    watchdog: subprocess.Popen[bytes] | None = None
-    watchdog_fd: int | None = None
-    record_path: Path | None = None
+    process: Supervised
     client: AsyncOpenAI | None = None
     _died: tuple[str, int | None] | None = field(default=None, repr=False)
 
     @property
     def returncode(self) -> int | None:
         """The exit status once the server process has exited, else None."""
-        return self.process.poll()
+        return self.process.returncode
 
     def log_tail(self) -> str:
         """The last lines of the server's log, API key masked."""
-        return _read_tail(self.info.log_path, self.secret)
+        return self.process.log_tail(_TAIL_LINES)
 
     def died_error(self) -> ServerDiedError:
         """A new error for a request to the dead server (its message is built once).
@@ -288,7 +251,7 @@ class _Server:
 
     async def wait_exit(self, timeout: float) -> None:
         """Wait up to ``timeout`` seconds for the server process to exit."""
-        await _poll_until(lambda: self.returncode is not None, timeout, 0.02)
+        await self.process.wait_exit(timeout)
 
 
 class _GuardedTransport(httpx.AsyncBaseTransport):
@@ -445,7 +408,7 @@ class LocalServerProvider(SharedResourceProvider):
             await model.close()
         finally:
             if server is not None:
-                await self._stop(server)
+                await server.process.stop()
 
     # -- start --------------------------------------------------------------------------------
 
@@ -453,15 +416,14 @@ class LocalServerProvider(SharedResourceProvider):
         if not self._reaped:
             self._reaped = True
             grace = min(self.stop_grace, 5.0)
-            await asyncio.to_thread(reap_orphans, self.log_dir / "servers", grace)
+            await asyncio.to_thread(_supervisor.reap, self.log_dir / "servers", grace)
 
     async def _start(self, spec: str, config: Mapping[str, Any]) -> _Server:
         server = self._spawn(spec, config)
         started = False
         try:
-            self._guard(server)
             await self._wait_ready(server)
-            key = server.secret if server.info.uses_api_key else DUMMY_API_KEY
+            key = server.process.secret if server.info.uses_api_key else DUMMY_API_KEY
             http_client = _http_client(server)
             scope = {SCOPE_HEADER: self._cache_scope(spec, config)}
             server.client = make_client(
@@ -474,7 +436,7 @@ class LocalServerProvider(SharedResourceProvider):
             started = True
         finally:
             if not started:
-                await self._stop(server)
+                await server.process.stop()
         return server
 
     def _cache_scope(self, spec: str, config: Mapping[str, Any]) -> str:
@@ -487,118 +449,69 @@ class LocalServerProvider(SharedResourceProvider):
         digest = hashlib.sha256(json.dumps(served, default=repr).encode()).hexdigest()[:16]
         return f"{self.name}:{resource_key(spec, dict(config))}:{digest}"
 
+    def server_env(self, secret: str, port: int, config: Mapping[str, Any]) -> dict[str, str]:
+        """The environment of a server: this process's, ``env`` and the API key variable."""
+        env = {**os.environ, **self.env}
+        if self.api_key_env is not None:
+            env[self.api_key_env] = secret
+        return env
+
     def _spawn(self, spec: str, config: Mapping[str, Any]) -> _Server:
         port = self.choose_port()
         template = self.build_command(spec, port, config)
         uses_key = self.api_key_env is not None or any("{api_key}" in p for p in template)
         secret = _new_api_key()
         values = {"port": str(port), "host": self.host, "model": spec, "api_key": secret}
-        argv = _fill(template, values)
-        shown = subprocess.list2cmdline(_fill(template, {**values, "api_key": _MASK}))
-        if not argv or shutil.which(argv[0]) is None:
-            raise FileNotFoundError(f"command not found: {argv[0] if argv else '(empty)'}")
+        shown = subprocess.list2cmdline(_fill(template, {**values, "api_key": MASK}))
         log_path = self.log_dir / f"{self.name}-{_sanitize(spec)}-{port}.log"
-        server_id = secrets.token_hex(8)
-        process = self._popen(argv, log_path, server_id, secret)
-        info = ServerInfo(process.pid, process.pid, self.host, port, log_path, shown, uses_key)
-        logger.info("started %s (pid %d), log: %s", shown, process.pid, log_path)
-        return _Server(self.name, spec, info, process, secret if uses_key else "", server_id)
-
-    def _popen(
-        self, argv: list[str], log_path: Path, server_id: str, secret: str
-    ) -> subprocess.Popen[bytes]:
-        """Start ``argv`` through the launcher, in its own session, output to ``log_path``."""
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env, SERVER_ID_ENV: server_id}
-        if self.api_key_env is not None:
-            env[self.api_key_env] = secret
-        launcher = [sys.executable, "-I", "-S", _launch.__file__, str(os.getpid()), "--"]
-        with log_path.open("wb") as log:
-            return subprocess.Popen(
-                [*launcher, *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-
-    def _guard(self, server: _Server) -> None:
-        """Start the watchdog of the server's group and write its on-disk record."""
-        runner_start = process_start(os.getpid())
-        argv = [
-            *(sys.executable, "-I", "-S", _watchdog.__file__),
-            *(str(os.getpid()), str(server.info.pgid), str(self.stop_grace)),
-            "-" if runner_start is None else str(runner_start),
-        ]
-        read_fd, write_fd = os.pipe()
-        try:
-            server.watchdog = subprocess.Popen(
-                argv,
-                stdin=read_fd,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        except BaseException:
-            os.close(write_fd)
-            raise
-        finally:
-            os.close(read_fd)
-        server.watchdog_fd = write_fd
-        server.record_path = write_record(self.log_dir / "servers", self._record(server))
-
-    def _record(self, server: _Server) -> ServerRecord:
-        return ServerRecord(
-            pid=server.info.pid,
-            pgid=server.info.pgid,
-            runner_pid=os.getpid(),
-            runner_start=process_start(os.getpid()),
-            server_id=server.server_id,
-            command=server.info.command,
-            port=server.info.port,
-            model=server.spec,
-            log=str(server.info.log_path),
-            watchdog_pid=server.watchdog.pid if server.watchdog else None,
+        process = _supervisor.start(
+            _fill(template, values),
+            log_path=log_path,
+            records=self.log_dir / "servers",
+            grace=self.stop_grace,
+            env=self.server_env(secret, port, config),
+            shown=shown,
+            secret=secret if uses_key else "",
+            port=port,
+            label=spec,
         )
+        info = ServerInfo(process.pid, process.pgid, self.host, port, log_path, shown, uses_key)
+        logger.info("started %s (pid %d), log: %s", shown, process.pid, log_path)
+        return _Server(self.name, spec, info, process)
 
     # -- ready --------------------------------------------------------------------------------
 
     async def _wait_ready(self, server: _Server) -> None:
         """Poll the health path until it answers 200, the process exits, or time runs out."""
         url = f"http://{server.info.host}:{server.info.port}{self.health_path}"
-        headers = {"Authorization": f"Bearer {server.secret}"} if server.secret else {}
+        secret = server.process.secret
+        headers = {"Authorization": f"Bearer {secret}"} if secret else {}
         timeout = httpx.Timeout(1.0, connect=0.5)
         message = (
             f"Starting the {self.name} server for {server.spec!r} on port {server.info.port} "
             f"(log: {server.info.log_path})"
         )
+
+        def still_waiting(waited: float) -> None:
+            _note(
+                f"still waiting for the {self.name} server for {server.spec!r} on {url} "
+                f"({waited:.0f} s of {self.startup_timeout:g} s; log: {server.info.log_path})"
+            )
+
         async with httpx.AsyncClient(timeout=timeout, headers=headers, trust_env=False) as http:
             with _progress(message):
-                await self._poll_health(server, http, url)
-
-    async def _poll_health(self, server: _Server, http: httpx.AsyncClient, url: str) -> None:
-        started = time.monotonic()
-        next_note = started + self.progress_every
-        while True:
-            if server.returncode is not None:
-                raise self._start_error(server, self._exited_reason(server))
-            if await _healthy(http, url):
-                return
-            now = time.monotonic()
-            if now - started >= self.startup_timeout:
-                raise self._start_error(server, self._timeout_reason(url))
-            if now >= next_note:
-                next_note += self.progress_every
-                _note(
-                    f"still waiting for the {self.name} server for {server.spec!r} on {url} "
-                    f"({now - started:.0f} s of {self.startup_timeout:g} s; "
-                    f"log: {server.info.log_path})"
-                )
-            await asyncio.sleep(_POLL)
-
-    def _exited_reason(self, server: _Server) -> str:
-        return f"exited with code {server.returncode} before it became healthy"
+                try:
+                    await server.process.wait_ready(
+                        lambda: _healthy(http, url),
+                        self.startup_timeout,
+                        on_wait=still_waiting,
+                        every=self.progress_every,
+                    )
+                except ProcessExited as exc:
+                    reason = f"exited with code {exc.returncode} before it became healthy"
+                    raise self._start_error(server, reason) from None
+                except NotReady:
+                    raise self._start_error(server, self._timeout_reason(url)) from None
 
     def _timeout_reason(self, url: str) -> str:
         timeout = self.startup_timeout
@@ -616,29 +529,6 @@ class LocalServerProvider(SharedResourceProvider):
         )
         return ServerStartError(message, provider=self.name, spec=server.spec)
 
-    # -- stop ---------------------------------------------------------------------------------
-
-    async def _stop(self, server: _Server) -> None:
-        """SIGTERM the group, SIGKILL it after ``stop_grace``, release the watchdog and record."""
-        try:
-            await _terminate(server, self.stop_grace)
-        finally:
-            await _release_watchdog(server)
-            remove_record(server.record_path)
-
-
-async def _poll_until(done: Callable[[], bool], timeout: float, interval: float) -> bool:
-    """Check ``done`` every ``interval`` seconds for up to ``timeout``; whether it came true.
-
-    Process exits have no asyncio event to await without a child watcher, hence the polling.
-    """
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(interval)
-    return True
-
 
 async def _healthy(http: httpx.AsyncClient, url: str) -> bool:
     try:
@@ -646,35 +536,3 @@ async def _healthy(http: httpx.AsyncClient, url: str) -> bool:
     except httpx.HTTPError:
         return False
     return response.status_code == 200
-
-
-async def _wait_gone(server: _Server, timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for the server and every process of its group to exit."""
-
-    def gone() -> bool:
-        return server.returncode is not None and not group_members(server.info.pgid)
-
-    return await _poll_until(gone, timeout, 0.05)
-
-
-async def _terminate(server: _Server, grace: float) -> None:
-    signal_group(server.info.pgid, signal.SIGTERM)
-    if not await _wait_gone(server, grace):
-        logger.warning("server pid %d ignored SIGTERM; sending SIGKILL", server.info.pid)
-        signal_group(server.info.pgid, signal.SIGKILL)
-        await _wait_gone(server, 5.0)
-
-
-async def _release_watchdog(server: _Server) -> None:
-    """Tell the watchdog the server was stopped on purpose, then reap it."""
-    fd, server.watchdog_fd = server.watchdog_fd, None
-    if fd is not None:
-        with contextlib.suppress(OSError):
-            os.write(fd, STOP)
-        os.close(fd)
-    watchdog, server.watchdog = server.watchdog, None
-    if watchdog is None:
-        return
-    if not await _poll_until(lambda: watchdog.poll() is not None, 2.0, 0.02):
-        watchdog.kill()
-        watchdog.wait()

@@ -69,6 +69,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from dotevals.pytest_plugin._xdist import XdistHooks
 
         config.pluginmanager.register(XdistHooks(), "dotevals-xdist")
+    if settings.report:
+        from dotevals.pytest_plugin._report import ReportHooks
+
+        config.pluginmanager.register(ReportHooks(), "dotevals-report")
     if settings.cache_path:
         from dotevals import cache
 

@@ -227,6 +227,12 @@ OPTIONS: Final = (
         convert=_seconds,
         metavar="N",
     ),
+    Option(
+        "report",
+        "write an HTML report of the session's experiments to PATH at the end (an ini "
+        "value is read from the ini file's folder)",
+        metavar="PATH",
+    ),
 )
 
 
@@ -312,6 +318,8 @@ class Settings:
     runner: str = "local"
     ray_workers: int | None = None
     ray_gpus: float | None = None
+    #: Where the session's HTML report goes (as given), or None for no report.
+    report: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -337,4 +345,5 @@ class Settings:
             runner=values["dotevals_runner"] or "local",
             ray_workers=values["dotevals_ray_workers"],
             ray_gpus=values["dotevals_ray_gpus"],
+            report=values["dotevals_report"],
         )

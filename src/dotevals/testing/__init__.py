@@ -11,79 +11,104 @@ real subprocess::
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
-import signal
+import shutil
 import subprocess
 import sys
-import threading
+import tempfile
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from dotevals.errors import ServerStartError
+from dotevals.providers import _supervisor
+from dotevals.testing._kit import ProviderCheck, check_provider
 from dotevals.testing._model import answer
-from dotevals.testing._server import DEFAULT_MODEL, run_server, serve
+from dotevals.testing._server import DEFAULT_MODEL, ServerSettings, run_server, serve
 
-__all__ = ["DEFAULT_MODEL", "ServerProcess", "answer", "run_server", "serve"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "ProviderCheck",
+    "ServerProcess",
+    "ServerSettings",
+    "answer",
+    "check_provider",
+    "run_server",
+    "serve",
+]
 
 _LISTENING = re.compile(r"dotevals-testing listening on http://(\S+):(\d+)")
-_STOP_TIMEOUT = 5.0
+_STOP_GRACE = 5.0
+
+
+def _records_dir() -> Path:
+    """Where records of running test servers are kept: one directory per user."""
+    user = getattr(os, "getuid", lambda: "user")()
+    return Path(tempfile.gettempdir()) / f"dotevals-testing-{user}" / "servers"
 
 
 class ServerProcess:
     """The test server running as a subprocess (``python -m dotevals.testing --port 0``).
 
-    Usable as a sync or async context manager, which starts and stops it.
+    It runs under the same supervisor as the local model servers: its own process group, a
+    parent-death signal and a watchdog, so that it never outlives the process that started it,
+    and its output goes to a log file. Usable as a sync or async context manager, which starts
+    and stops it. Start it from a thread that lives as long as it should (Linux's parent-death
+    signal follows the thread that started it).
+
+    Example::
+
+        with ServerProcess(latency=0.05) as server:
+            client = openai.OpenAI(base_url=server.base_url, api_key="unused")
 
     Attributes:
         host: The address the server binds.
-        process: The subprocess, once started.
+        settings: The server's knobs (:class:`ServerSettings`).
     """
 
     def __init__(
         self,
+        settings: ServerSettings | None = None,
         *,
-        latency: float = 0.0,
-        error_rate: float = 0.0,
-        error_status: int = 429,
-        retry_after: float | None = None,
-        api_key: str | None = None,
         extra_args: Sequence[str] = (),
         host: str = "127.0.0.1",
         startup_timeout: float = 15.0,
+        log_dir: str | os.PathLike[str] | None = None,
+        **knobs: Any,
     ) -> None:
         """Configures the server; nothing runs before :meth:`start`.
 
         Args:
-            latency: Seconds each completion request waits.
-            error_rate: Fraction of completion requests answered with ``error_status``.
-            error_status: Status of injected errors (429, 500 or 503).
-            retry_after: ``Retry-After`` seconds sent with injected errors; None omits it.
-            api_key: Required bearer token on ``/v1/*``; None disables auth.
+            settings: The server's knobs; or give them as keywords (``latency=0.05``,
+                ``error_rate``, ``error_status``, ``retry_after``, ``api_key``,
+                ``model_names``: see :class:`ServerSettings`).
             extra_args: More command-line arguments (e.g. ``["--model", "m"]``).
             host: The address to bind.
             startup_timeout: Seconds to wait for the server to listen.
+            log_dir: Where the server's log goes (default: a temporary directory removed at
+                :meth:`stop`; :attr:`output` keeps what it held).
         """
+        if settings is not None and knobs:
+            raise TypeError("ServerProcess: give settings or keyword knobs, not both")
+        self.settings = settings if settings is not None else ServerSettings(**knobs)
         self.host = host
-        self.process: subprocess.Popen[str] | None = None
         self._startup_timeout = startup_timeout
         self._command = [sys.executable, "-m", "dotevals.testing", "--host", host, "--port", "0"]
-        self._command += ["--latency", repr(latency), "--error-rate", repr(error_rate)]
-        self._command += ["--error-status", str(error_status)]
-        if retry_after is not None:
-            self._command += ["--retry-after", repr(retry_after)]
-        if api_key is not None:
-            self._command += ["--api-key", api_key]
-        self._command += list(extra_args)
+        self._command += [*self.settings.argv(), *extra_args]
+        self._log_dir = Path(log_dir) if log_dir is not None else None
+        self._temp_dir: Path | None = None
+        self._supervised: _supervisor.Supervised | None = None
         self._port: int | None = None
-        self._output: list[str] = []
-        self._ready = threading.Event()
-        self._reader: threading.Thread | None = None
+        self._output: str | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The server's process, once started."""
+        return None if self._supervised is None else self._supervised.process
 
     @property
     def port(self) -> int:
@@ -105,12 +130,19 @@ class ServerProcess:
     @property
     def returncode(self) -> int | None:
         """The exit status once the process ended, else None."""
-        return None if self.process is None else self.process.poll()
+        return None if self._supervised is None else self._supervised.returncode
 
     @property
     def output(self) -> str:
         """Everything the process wrote to stdout and stderr so far."""
-        return "".join(self._output)
+        if self._output is not None:
+            return self._output
+        if self._supervised is None:
+            return ""
+        try:
+            return self._supervised.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
 
     def start(self) -> None:
         """Spawns the server and waits until it listens.
@@ -119,54 +151,54 @@ class ServerProcess:
             ServerStartError: The process exited or did not listen within the timeout.
             RuntimeError: The server was already started.
         """
-        if self.process is not None:
-            raise RuntimeError("the test server was already started")
-        self.process = subprocess.Popen(
-            self._command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=_child_environment(),
-        )
-        self._reader = threading.Thread(
-            target=self._drain, args=(self.process.stdout,), name="dotevals-testing", daemon=True
-        )
-        self._reader.start()
-        ready = self._ready.wait(self._startup_timeout)
-        if self._port is None:
-            self.stop()
-            reason = "exited" if ready else f"did not listen within {self._startup_timeout:g} s"
-            message = f"the dotevals test server {reason}; its output:\n{self.output}"
-            raise ServerStartError(
-                message, provider="dotevals-testing", spec=" ".join(self._command)
-            )
+        self._spawn()
+        _supervisor.run_sync(self._wait_listening())
 
-    def _drain(self, stream: IO[str]) -> None:
-        for line in stream:
-            self._output.append(line)
-            match = _LISTENING.search(line)
-            if match is not None and self._port is None:
-                self._port = int(match.group(2))
-                self._ready.set()
-        self._ready.set()
+    def _spawn(self) -> None:
+        if self._supervised is not None:
+            raise RuntimeError("the test server was already started")
+        log_dir = self._log_dir
+        if log_dir is None:
+            log_dir = self._temp_dir = Path(tempfile.mkdtemp(prefix="dotevals-testing-"))
+        records = _records_dir()
+        _supervisor.reap(records, 1.0)
+        self._supervised = _supervisor.start(
+            self._command,
+            log_path=log_dir / "dotevals-testing.log",
+            records=records,
+            grace=_STOP_GRACE,
+            env=_supervisor.python_env(),
+            label="dotevals-testing",
+        )
+
+    async def _listening(self) -> bool:
+        match = _LISTENING.search(self.output)
+        if match is not None:
+            self._port = int(match.group(2))
+        return match is not None
+
+    async def _wait_listening(self) -> None:
+        assert self._supervised is not None
+        try:
+            await self._supervised.wait_ready(self._listening, self._startup_timeout, interval=0.02)
+        except _supervisor.SupervisorError as exc:
+            await self._stop()
+            message = f"the dotevals test server {exc}; its output:\n{self.output}"
+            spec = subprocess.list2cmdline(self._command)
+            raise ServerStartError(message, provider="dotevals-testing", spec=spec) from None
 
     def stop(self) -> None:
-        """Stops the server: SIGTERM, then SIGKILL after 5 s. Safe to call twice."""
-        process = self.process
-        if process is None:
+        """Stops the server: SIGTERM to its group, then SIGKILL after 5 s. Safe to call twice."""
+        _supervisor.run_sync(self._stop())
+
+    async def _stop(self) -> None:
+        supervised = self._supervised
+        if supervised is None or self._output is not None:
             return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(_STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._reader is not None:
-            self._reader.join(_STOP_TIMEOUT)
-        if process.stdout is not None:
-            process.stdout.close()
+        await supervised.stop()
+        self._output = self.output
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
 
     def stats(self) -> dict[str, Any]:
         """Returns the server's counters (``GET /stats``)."""
@@ -197,7 +229,8 @@ class ServerProcess:
         self.stop()
 
     async def __aenter__(self) -> ServerProcess:
-        await asyncio.to_thread(self.start)
+        self._spawn()
+        await self._wait_listening()
         return self
 
     async def __aexit__(
@@ -206,14 +239,4 @@ class ServerProcess:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await asyncio.to_thread(self.stop)
-
-
-def _child_environment() -> dict[str, str]:
-    """The environment of the server: this process's, able to import this dotevals."""
-    env = dict(os.environ)
-    source_root = str(Path(__file__).resolve().parents[2])
-    paths = [source_root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+        await self._stop()

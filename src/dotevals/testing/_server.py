@@ -6,10 +6,11 @@ It speaks HTTP/1.1 with keep-alive and ``Content-Length`` bodies, which is all t
 for a real provider in the demo, the tests and the benchmarks.
 
 Endpoints: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``,
-``POST /v1/completions`` (both with optional ``stream: true``), ``GET /stats`` and
-``POST /stats/reset``. Completion requests honour two optional request headers:
-``X-Dotevals-Latency: SECONDS`` overrides the latency, and ``X-Dotevals-Status: CODE``
-forces the answer's status (``200`` forces success, ``4xx``/``5xx`` an error).
+``POST /v1/completions``, Anthropic's ``POST /v1/messages`` (all three with optional
+``stream: true``), ``GET /stats`` and ``POST /stats/reset``. Completion requests honour two
+optional request headers: ``X-Dotevals-Latency: SECONDS`` overrides the latency, and
+``X-Dotevals-Status: CODE`` forces the answer's status (``200`` forces success, ``4xx``/``5xx``
+an error).
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from http import HTTPStatus
 from typing import Any
 
 from dotevals.testing._model import answer
 
-__all__ = ["DEFAULT_MODEL", "run_server", "serve"]
+__all__ = ["DEFAULT_MODEL", "ServerSettings", "run_server", "serve"]
 
 DEFAULT_MODEL = "dotevals-test"
 """The model name served when none is given."""
@@ -46,6 +47,7 @@ _MAX_CHOICES = 128
 _BACKLOG = 2048
 _UNCOUNTED_PATHS = frozenset({"/stats", "/stats/reset"})
 _PIECES = re.compile(r"(?<=\s)(?=\S)")
+_ERRORS = (429, 500, 503, 529)
 _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
     401: ("invalid_request_error", "invalid_api_key"),
@@ -61,15 +63,106 @@ Json = dict[str, Any]
 ReadyCallback = Callable[[str, int], None]
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {text!r}")
+    return value
+
+
+def _knob(flag: str, help: str, **argparse_options: Any) -> Any:
+    """Metadata of a setting: its command-line flag and how argparse reads it."""
+    return {"flag": flag, "help": help, **argparse_options}
+
+
 @dataclass(frozen=True)
-class _Config:
-    latency: float = 0.0
-    error_rate: float = 0.0
-    error_status: int = 429
-    retry_after: float | None = None
-    api_key: str | None = None
+class ServerSettings:
+    """The test server's knobs, declared once: ``serve``, the command line and
+    :class:`~dotevals.testing.ServerProcess` all read them from here.
+
+    Attributes:
+        latency: Seconds each completion request waits before answering.
+        error_rate: Fraction in [0, 1] of completion requests answered with an error; the
+            k-th request fails when ``floor(k * rate) != floor((k - 1) * rate)``.
+        error_status: The status of injected errors (429, 500, 503 or 529).
+        retry_after: Seconds sent as ``Retry-After`` with injected errors; None omits it.
+        api_key: When set, ``/v1/*`` requests need ``Authorization: Bearer <api_key>`` (or
+            Anthropic's ``x-api-key: <api_key>``).
+        capacity: When set, at most this many completion requests are served at once and the
+            rest wait their turn, so latency rises once more are in flight (a saturated
+            inference server, such as vLLM with a full batch).
+        model_names: The names listed by ``/v1/models`` (any name is accepted).
+    """
+
+    latency: float = field(
+        default=0.0,
+        metadata=_knob("--latency", "seconds per completion request", type=_non_negative),
+    )
+    error_rate: float = field(
+        default=0.0,
+        metadata=_knob("--error-rate", "fraction of requests that fail", type=_fraction),
+    )
+    error_status: int = field(
+        default=429,
+        metadata=_knob("--error-status", "status of injected errors", type=int, choices=_ERRORS),
+    )
+    retry_after: float | None = field(
+        default=None,
+        metadata=_knob("--retry-after", "Retry-After seconds on errors", type=_non_negative),
+    )
+    api_key: str | None = field(
+        default=None,
+        metadata=_knob(
+            "--api-key", "require this key on /v1/* (default: $VLLM_API_KEY, $LLAMA_API_KEY)"
+        ),
+    )
+    capacity: int | None = field(
+        default=None,
+        metadata=_knob("--capacity", "requests served at once; others queue", type=_positive),
+    )
     model_names: tuple[str, ...] = (DEFAULT_MODEL,)
-    capacity: int | None = None
+
+    def argv(self) -> list[str]:
+        """The command-line flags that give these settings (those left at their default: none)."""
+        args: list[str] = []
+        for knob in fields(self):
+            value = getattr(self, knob.name)
+            if "flag" in knob.metadata and value != knob.default:
+                args += [knob.metadata["flag"], repr(value) if isinstance(value, float) else value]
+        for name in self.model_names if self.model_names != (DEFAULT_MODEL,) else ():
+            args += ["--model", name]
+        return [str(arg) for arg in args]
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    """One option per :class:`ServerSettings` knob that has a flag."""
+    for knob in fields(ServerSettings):
+        options = dict(knob.metadata)
+        if options:
+            parser.add_argument(
+                options.pop("flag"), dest=knob.name, default=knob.default, **options
+            )
 
 
 @dataclass(slots=True)
@@ -323,7 +416,7 @@ Choice = tuple[str, str]  # (text, finish_reason)
 class _App:
     """Routes requests, keeps the counters, and tracks open connections."""
 
-    def __init__(self, config: _Config) -> None:
+    def __init__(self, config: ServerSettings) -> None:
         self.config = config
         self.stats = _Stats()
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -339,6 +432,7 @@ class _App:
             "/v1/models": ("GET", self._models),
             "/v1/chat/completions": ("POST", self._chat),
             "/v1/completions": ("POST", self._completions),
+            "/v1/messages": ("POST", self._messages),
             "/stats": ("GET", self._get_stats),
             "/stats/reset": ("POST", self._reset_stats),
         }
@@ -404,6 +498,8 @@ class _App:
 
     def _check_auth(self, request: _Request) -> None:
         given = request.headers.get("authorization")
+        if given is None and "x-api-key" in request.headers:  # Anthropic's header
+            given = f"Bearer {request.headers['x-api-key']}"
         if given is None:
             raise _HTTPError(401, "You didn't provide an API key.")
         if not secrets.compare_digest(given.encode(), str(self._auth).encode()):
@@ -465,6 +561,29 @@ class _App:
         ]
         envelope["usage"] = usage
         return _json_response(200, envelope, request.keep_alive)
+
+    async def _messages(self, request: _Request) -> bytes:
+        """Anthropic's Messages API (``POST /v1/messages``), streamed or not."""
+        body = _json_body(request)
+        if _optional_int(body, "max_tokens", minimum=1) is None:
+            raise _HTTPError(400, "max_tokens: Field required", param="max_tokens")
+        prompt, prompt_tokens = _chat_prompt(body)
+        prompt_tokens += _count_tokens(_content_text(body.get("system")))
+        [(text, reason)] = await self._complete(request, {**body, "n": 1}, [prompt])
+        envelope = self._envelope(body, "msg", "message")
+        message = {
+            "id": envelope["id"].replace("-", "_", 1),
+            "type": "message",
+            "role": "assistant",
+            "model": envelope["model"],
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "max_tokens" if reason == "length" else "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": prompt_tokens, "output_tokens": _count_tokens(text)},
+        }
+        if body.get("stream") is True:
+            return _head(200, _SSE_HEADERS, request.keep_alive) + _message_events(message)
+        return _json_response(200, message, request.keep_alive)
 
     async def _complete(self, request: _Request, body: Json, prompts: list[str]) -> list[Choice]:
         """Applies the knobs (errors, latency), then answers each prompt n times."""
@@ -576,6 +695,30 @@ class _App:
         return _stream(request, body, envelope, events, usage)
 
 
+def _message_events(message: Json) -> bytes:
+    """A whole Messages API stream (named SSE events, chunked) for a finished ``message``."""
+    text = message["content"][0]["text"]
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 0}}
+    events: list[tuple[str, Json]] = [
+        ("message_start", {"message": start}),
+        ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+    ]
+    for piece in _pieces(text):
+        delta = {"index": 0, "delta": {"type": "text_delta", "text": piece}}
+        events.append(("content_block_delta", delta))
+    events.append(("content_block_stop", {"index": 0}))
+    stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+    output = {"output_tokens": usage["output_tokens"]}
+    events += [("message_delta", {"delta": stop, "usage": output}), ("message_stop", {})]
+    chunks = []
+    for name, data in events:
+        line = json.dumps({"type": name, **data}, separators=(",", ":"))
+        payload = f"event: {name}\ndata: {line}\n\n".encode()
+        chunks.append(b"%x\r\n%s\r\n" % (len(payload), payload))
+    return b"".join(chunks) + b"0\r\n\r\n"
+
+
 def _choice_event(index: int, fields: Json) -> Json:
     return {"choices": [{"index": index, "logprobs": None, "finish_reason": None, **fields}]}
 
@@ -597,14 +740,8 @@ def _stream(
 async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
+    settings: ServerSettings | None = None,
     *,
-    latency: float = 0.0,
-    error_rate: float = 0.0,
-    error_status: int = 429,
-    retry_after: float | None = None,
-    api_key: str | None = None,
-    model_names: Sequence[str] = (DEFAULT_MODEL,),
-    capacity: int | None = None,
     on_ready: ReadyCallback | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
@@ -613,28 +750,11 @@ async def serve(
     Args:
         host: The address to bind.
         port: The port to bind; 0 picks a free one.
-        latency: Seconds each completion request waits before answering.
-        error_rate: Fraction in [0, 1] of completion requests answered with an error; the
-            k-th request fails when ``floor(k * rate) != floor((k - 1) * rate)``.
-        error_status: The status of injected errors (e.g. 429, 500, 503).
-        retry_after: Seconds sent as ``Retry-After`` with injected errors; None omits it.
-        api_key: When set, ``/v1/*`` requests need ``Authorization: Bearer <api_key>``.
-        model_names: The names listed by ``/v1/models`` (any name is accepted).
-        capacity: When set, at most this many completion requests are served at once and the
-            rest wait their turn, so latency rises once more are in flight (a saturated
-            inference server, such as vLLM with a full batch).
+        settings: The knobs (latency, injected errors, API key, model names).
         on_ready: Called with the host and the bound port once the server listens.
         stop: An event that stops the server when set.
     """
-    config = _Config(
-        latency,
-        error_rate,
-        error_status,
-        retry_after,
-        api_key,
-        tuple(model_names) or (DEFAULT_MODEL,),
-        capacity,
-    )
+    config = settings or ServerSettings()
     app = _App(config)
     if stop is None:
         stop = asyncio.Event()
@@ -682,34 +802,6 @@ async def _shutdown(server: asyncio.Server, app: _App) -> None:
 # --------------------------------------------------------------------------- command line
 
 
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {text!r}")
-    return value
-
-
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m dotevals.testing",
@@ -719,23 +811,17 @@ def _build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     add("--port", type=_port, default=8000, help="port to bind; 0 picks a free one")
-    add("--latency", type=_non_negative, default=0.0, help="seconds per completion request")
-    add("--error-rate", type=_fraction, default=0.0, help="fraction of requests that fail")
-    add("--error-status", type=int, choices=(429, 500, 503), default=429)
-    add("--retry-after", type=_non_negative, default=None, help="Retry-After seconds on errors")
-    add("--capacity", type=_positive, default=None, help="requests served at once; others queue")
-    add(
-        "--api-key",
-        default=os.environ.get("VLLM_API_KEY") or None,
-        help="require 'Authorization: Bearer KEY' on /v1/* (default: $VLLM_API_KEY, as vLLM)",
-    )
-    add("--model", action="append", default=[], help="a model name to serve (repeatable)")
+    _add_settings(parser)
+    key_from_env = os.environ.get("VLLM_API_KEY") or os.environ.get("LLAMA_API_KEY")
+    parser.set_defaults(api_key=key_from_env or None)
+    add("--model", "-m", "--model-path", action="append", default=[], help="a model to serve")
     add("--served-model-name", nargs="+", default=None, help="names to serve (vLLM style)")
-    ignored = parser.add_argument_group("accepted and ignored, for vLLM compatibility")
-    ignored.add_argument("--dtype")
-    ignored.add_argument("--max-model-len", type=int)
-    ignored.add_argument("--tensor-parallel-size", type=int)
+    ignored = parser.add_argument_group("accepted and ignored: it stands in for these servers")
+    for flag in ("--dtype", "--max-model-len", "--tensor-parallel-size"):  # vLLM
+        ignored.add_argument(flag)
     ignored.add_argument("--gpu-memory-utilization", type=float)
+    for flag in ("--ctx-size", "--n-gpu-layers", "--tp-size", "--mem-fraction-static"):
+        ignored.add_argument(flag)  # llama.cpp's llama-server, SGLang
     return parser
 
 
@@ -755,18 +841,14 @@ def run_server(argv: Sequence[str] | None = None) -> int:
         The process exit status (0 after a clean shutdown).
     """
     args = _build_parser().parse_args(argv)
-    names = args.served_model_name or args.model or [DEFAULT_MODEL]
-    coroutine = serve(
-        args.host,
-        args.port,
-        latency=args.latency,
-        error_rate=args.error_rate,
-        error_status=args.error_status,
-        retry_after=args.retry_after,
-        api_key=args.api_key,
-        model_names=names,
-        capacity=args.capacity,
-        on_ready=_announce,
-    )
-    asyncio.run(coroutine)
+    asyncio.run(serve(args.host, args.port, _settings_from(args), on_ready=_announce))
     return 0
+
+
+def _settings_from(args: argparse.Namespace) -> ServerSettings:
+    """The settings a parsed command line gives."""
+    names = args.served_model_name or args.model or [DEFAULT_MODEL]
+    knobs = {
+        knob.name: getattr(args, knob.name) for knob in fields(ServerSettings) if knob.metadata
+    }
+    return ServerSettings(**knobs, model_names=tuple(names))
