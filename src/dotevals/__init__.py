@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from dotevals.api import load as load
     from dotevals.api import run as run
     from dotevals.api import run_async as run_async
+    from dotevals.comparison import Comparison as Comparison
+    from dotevals.comparison import compare as compare
     from dotevals.decorators import Batch as Batch
     from dotevals.decorators import ForEach as ForEach
     from dotevals.decorators import batch as batch
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Batch",
+    "Comparison",
     "ForEach",
     "Header",
     "Record",
@@ -39,6 +42,7 @@ __all__ = [
     "Usage",
     "__version__",
     "batch",
+    "compare",
     "foreach",
     "load",
     "run",
@@ -61,6 +65,8 @@ _HOMES: Final = {
     "load": "dotevals.api",
     "run": "dotevals.api",
     "run_async": "dotevals.api",
+    "Comparison": "dotevals.comparison",
+    "compare": "dotevals.comparison",
 }
 
 

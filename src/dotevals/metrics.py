@@ -1,4 +1,9 @@
-"""Metrics: aggregations of a score's values over all rows, with standard errors.
+"""Metrics: aggregations of a score's values over all rows, with confidence intervals.
+
+Every figure is an :class:`~dotevals.results.IntervalValue`: the value, its interval, n, the
+method and the level (:mod:`dotevals.stats` makes the intervals). Accuracy, and a mean of 0/1
+values, get Wilson's interval; other means the skew-corrected t interval; any other metric a
+seeded bootstrap over items.
 
 A metric is a callable over a list of values with ``__name__`` set, made by a factory
 decorated with :func:`metric`::
@@ -19,9 +24,25 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from dotevals.results import Metric, MetricValue, Score
+from dotevals.results import IntervalValue, Metric, MetricValue, Score
+from dotevals.stats import (
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    bootstrap_interval,
+    skewness,
+    t_interval,
+    wilson_interval,
+)
 
-__all__ = ["Metric", "RunningMetrics", "accuracy", "mean", "metric", "resolve_metric"]
+__all__ = [
+    "IntervalValue",
+    "Metric",
+    "RunningMetrics",
+    "accuracy",
+    "mean",
+    "metric",
+    "resolve_metric",
+]
 
 #: Metric factories known by name: the built-ins, every ``@metric`` seen, and entry points.
 _FACTORIES: dict[str, Callable[[], Metric]] = {}
@@ -90,49 +111,57 @@ def resolve_metric(name: str) -> Metric | None:
 
 
 class _Moments:
-    """Count, sum and sum of squared deviations (Welford): a mean and its standard error.
+    """Count, sum and sums of squared and cubed deviations (Welford, Terriberry): a mean and
+    its interval.
 
     The mean is ``total / n`` rather than Welford's running mean, so it does not depend on the
     order the rows completed in: a proportion's sum is a whole number, exact in any order.
     """
 
-    __slots__ = ("m2", "mean", "n", "total")
+    __slots__ = ("binary", "m2", "m3", "mean", "n", "total")
 
     def __init__(self) -> None:
         self.n = 0
         self.total = 0.0
         self.mean = 0.0
         self.m2 = 0.0
+        self.m3 = 0.0
+        self.binary = True
 
     def add(self, x: float) -> None:
         self.n += 1
         self.total += x
+        self.binary = self.binary and x in (0.0, 1.0)
         d = x - self.mean
-        self.mean += d / self.n
-        self.m2 += d * (x - self.mean)
+        d_n = d / self.n
+        term = d * d_n * (self.n - 1)
+        self.mean += d_n
+        self.m3 += term * d_n * (self.n - 2) - 3 * d_n * self.m2
+        self.m2 += term
 
-    def value(self, extra_zeros: int = 0, proportion: bool = False) -> MetricValue:
-        """The mean and its standard error, with ``extra_zeros`` more values of 0.
+    def value(self, extra_zeros: int = 0, level: float = DEFAULT_LEVEL) -> IntervalValue:
+        """The mean and its interval, with ``extra_zeros`` more values of 0.
 
-        For a proportion (accuracy) the interval is Wilson's, which stays within [0, 1].
+        0/1 values (accuracy) get Wilson's interval, which stays within [0, 1]; other values
+        the skew-corrected t interval.
         """
         n = self.n + extra_zeros
-        if n == 0:
-            return MetricValue(0.0, math.nan, 0)
-        m = self.total / n
-        low, high = _wilson(m, n) if proportion else (None, None)
-        if n < 2:
-            return MetricValue(m, math.nan, n, low, high)
-        m2 = self.m2 + self.mean**2 * self.n * extra_zeros / n
-        return MetricValue(m, math.sqrt(max(m2, 0.0) / (n - 1) / n), n, low, high)
+        m = self.total / n if n else 0.0
+        if self.binary:
+            return IntervalValue.of(wilson_interval(self.total, n, level), m)
+        m2, m3 = self._with_zeros(extra_zeros)
+        variance = max(m2, 0.0) / max(n - 1, 1)
+        return IntervalValue.of(t_interval(m, variance, n, level, skewness(n, m2, m3)), m)
 
-
-def _wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The Wilson score interval of a proportion ``p`` over ``n`` trials."""
-    denominator = 1 + z * z / n
-    center = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return (max(0.0, center - half), min(1.0, center + half))
+    def _with_zeros(self, k: int) -> tuple[float, float]:
+        """Sums of squared and cubed deviations with ``k`` zeros added (Chan et al.'s merge)."""
+        if k == 0:
+            return self.m2, self.m3
+        n_a, n = self.n, self.n + k
+        d = -self.mean
+        m2 = self.m2 + d * d * n_a * k / n
+        m3 = self.m3 + d**3 * n_a * k * (n_a - k) / (n * n) - 3 * d * k * self.m2 / n
+        return m2, m3
 
 
 class RunningMetrics:
@@ -140,10 +169,16 @@ class RunningMetrics:
 
     Errored rows count as failures (a value of 0) in the figures ``with_errors=True``, and are
     left out of the figures ``with_errors=False``. Metrics that are not mean-like keep their
-    score's values and are computed when asked.
+    score's values and are computed when asked, with a bootstrap interval over the rows
+    (``resamples`` draws from ``random.Random(seed)``: the same rows give the same interval).
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, level: float = DEFAULT_LEVEL, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+    ) -> None:
+        self.level = level
+        self.resamples = resamples
+        self.seed = seed
         self.total = 0
         self.errors = 0
         self._moments: dict[tuple[str, str], _Moments] = {}
@@ -178,15 +213,30 @@ class RunningMetrics:
                     slot = self._values[key] = (code, slot[1])
                 slot[1].append(value)
 
-    def results(self, with_errors: bool = True) -> dict[str, dict[str, MetricValue]]:
-        """``{score name: {metric name: value}}``."""
+    def results(
+        self, with_errors: bool = True, bootstrap: bool = True
+    ) -> dict[str, dict[str, MetricValue]]:
+        """``{score name: {metric name: value}}``; ``bootstrap=False`` skips the bootstrap
+        intervals of custom metrics (for a progress display redrawn many times a second)."""
         extra = self.errors if with_errors else 0
         out: dict[str, dict[str, MetricValue]] = {}
         for (score, m_name), moments in self._moments.items():
-            out.setdefault(score, {})[m_name] = moments.value(extra, m_name == "accuracy")
+            out.setdefault(score, {})[m_name] = moments.value(extra, self.level)
         for (score, m_name), (obj, values) in self._values.items():
             if obj is None:
                 continue
             data = values + [False] * extra
-            out.setdefault(score, {})[m_name] = MetricValue(float(obj(data)), math.nan, len(data))
+            out.setdefault(score, {})[m_name] = self._custom(obj, data, bootstrap)
         return out
+
+    def _custom(self, obj: Metric, data: list[Any], bootstrap: bool) -> IntervalValue:
+        value = float(obj(data))
+        if not bootstrap:
+            return IntervalValue(value, math.nan, len(data), method="bootstrap", level=self.level)
+        try:
+            interval = bootstrap_interval(data, obj, self.level, None, self.resamples, self.seed)
+        except Exception as exc:  # noqa: BLE001 -- user metric code failing on a resample
+            reason = f"the metric failed on a resample ({type(exc).__name__}: {exc})"
+            return IntervalValue(value, math.nan, len(data), None, None, "bootstrap", self.level,
+                                 reason=reason)  # fmt: skip
+        return IntervalValue.of(interval, value)

@@ -9,9 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
+from dotevals.stats import DEFAULT_LEVEL, Interval, format_interval
+
 __all__ = [
     "ErrorInfo",
     "Header",
+    "IntervalValue",
     "MetricValue",
     "Record",
     "Result",
@@ -425,13 +428,78 @@ class MetricValue:
         if value is None:
             return None
         stderr, count = _number(data.get("stderr")), _number(data.get("count"))
-        return cls(
+        figures = (
             value,
             math.nan if stderr is None else stderr,
             0 if count is None or not math.isfinite(count) else int(count),
             _number(data.get("ci_low")),
             _number(data.get("ci_high")),
         )
+        method = data.get("method")
+        if not isinstance(method, str) or not method:
+            return cls(*figures)
+        level, clusters = _number(data.get("level")), _number(data.get("n_clusters"))
+        return IntervalValue(
+            *figures,
+            method,
+            level if level is not None and 0 < level < 1 else DEFAULT_LEVEL,
+            None if clusters is None or not math.isfinite(clusters) else int(clusters),
+            _str(data.get("reason")),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class IntervalValue(MetricValue):
+    """A metric value that says how its interval was made: method, level, clusters, or why
+    there is none (``reason``; the bounds are then None)."""
+
+    method: str = ""
+    level: float = DEFAULT_LEVEL
+    n_clusters: int | None = None
+    reason: str | None = None
+
+    def _key(self) -> tuple[Any, ...]:
+        return (*super()._key(), self.method, self.level, self.n_clusters, self.reason)
+
+    @classmethod
+    def of(cls, interval: Interval, value: float | None = None) -> IntervalValue:
+        """The figure of an interval (``value`` when its estimate is None: no values)."""
+        estimate = interval.estimate if interval.estimate is not None else value
+        return cls(
+            0.0 if estimate is None else estimate,
+            math.nan if interval.stderr is None else interval.stderr,
+            interval.n,
+            interval.lo,
+            interval.hi,
+            interval.method,
+            interval.level,
+            interval.n_clusters,
+            interval.reason,
+        )
+
+    @property
+    def interval(self) -> Interval:
+        """The figure as a :class:`~dotevals.stats.Interval`."""
+        stderr = self.stderr if math.isfinite(self.stderr) else None
+        estimate = self.value if self.count else None
+        return Interval(
+            estimate, self.ci_low, self.ci_high, self.count, self.method, self.level,
+            self.n_clusters, stderr, self.reason,
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """The value as stored in a summary: strict JSON (``null``, never NaN)."""
+        out: dict[str, Any] = {
+            k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+            for k, v in super().to_dict().items()
+        }
+        out.update(
+            method=self.method, level=self.level, n_clusters=self.n_clusters, reason=self.reason
+        )
+        return out
+
+    def __str__(self) -> str:
+        return format_interval(self.interval)
 
 
 def _number(value: Any) -> float | None:
@@ -573,9 +641,17 @@ class Summary:
 _SUMMARY_FIELDS: Final = _known(Summary)
 
 
-def format_metric(value: MetricValue) -> str:
-    """``0.750 [0.702, 0.793]``: a metric value and its 95% confidence interval."""
+def format_metric(value: MetricValue, digits: int = 3, brief: bool = False) -> str:
+    """``0.810 [0.722, 0.874] n=100 Wilson 95%``: a figure, its interval, n, method and level.
+
+    A figure that does not say how its interval was made (an older store's) prints as
+    ``0.810 [0.722, 0.874] n=100``; ``brief`` gives only the value and its bounds (a live
+    display).
+    """
+    if isinstance(value, IntervalValue) and not brief:
+        return format_interval(value.interval, digits)
     low, high = value.ci95
+    n = f" n={value.count}" if value.count and not brief else ""
     if math.isnan(low) or math.isnan(high):
-        return f"{value.value:.3f}"
-    return f"{value.value:.3f} [{low:.3f}, {high:.3f}]"
+        return f"{value.value:.{digits}f}{n}"
+    return f"{value.value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{n}"

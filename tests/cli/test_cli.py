@@ -90,18 +90,20 @@ def run(store: Storage | str, *args: str, input: str | None = None) -> Result:
 
 def _ci(values: list[float]) -> tuple[float, float, float]:
     """Accuracy and its Wilson 95% interval, computed independently of dotevals."""
-    n, p, z = len(values), statistics.fmean(values), 1.96
+    n, p, z = len(values), statistics.fmean(values), statistics.NormalDist().inv_cdf(0.975)
     center = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return p, center - half, center + half
 
 
-WITH_ERRORS = _ci([1.0] * 6 + [0.0] * 4)
-WITHOUT_ERRORS = _ci([1.0] * 6 + [0.0] * 2)
+WITH_ERRORS = [1.0] * 6 + [0.0] * 4
+WITHOUT_ERRORS = [1.0] * 6 + [0.0] * 2
 
 
-def _figure(mean: float, low: float, high: float) -> str:
-    return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
+def _figure(values: list[float]) -> str:
+    """How show prints the accuracy of ``values``: with its interval, n, method and level."""
+    mean, low, high = _ci(values)
+    return f"{mean:.3f} [{low:.3f}, {high:.3f}] n={len(values)} Wilson 95%"
 
 
 # --- list ----------------------------------------------------------------------------------
@@ -205,8 +207,8 @@ def test_show_metrics_with_and_without_errors(store: Storage) -> None:
     result = run(store, "show", "exp")
     assert result.exit_code == 0, result.output
     assert "eval_math: 10 rows, 2 errors" in result.output
-    assert _figure(*WITH_ERRORS) in result.output
-    assert _figure(*WITHOUT_ERRORS) in result.output
+    assert _figure(WITH_ERRORS) in result.output
+    assert _figure(WITHOUT_ERRORS) in result.output
     assert "TimeoutError: 1" in result.output
     assert "ValueError: 1" in result.output
 
@@ -214,7 +216,7 @@ def test_show_metrics_with_and_without_errors(store: Storage) -> None:
 def test_show_without_errors_has_equal_columns(store: Storage) -> None:
     write(store, "exp", "eval_math", [_ok(i, i < 3) for i in range(4)])
     result = run(store, "show", "exp")
-    figure = _figure(*_ci([1.0, 1.0, 1.0, 0.0]))
+    figure = _figure([1.0, 1.0, 1.0, 0.0])
     assert result.output.count(figure) == 2
     assert "4 rows, 0 errors" in result.output
 
@@ -239,7 +241,7 @@ def test_show_json_has_the_same_figures(store: Storage) -> None:
     )
     for key, expected in (("with_errors", WITH_ERRORS), ("without_errors", WITHOUT_ERRORS)):
         got = accuracy[key]
-        assert (got["value"], got["ci_low"], got["ci_high"]) == pytest.approx(expected)
+        assert (got["value"], got["ci_low"], got["ci_high"]) == pytest.approx(_ci(expected))
     assert accuracy["with_errors"]["count"] == 10
     assert accuracy["without_errors"]["count"] == 8
     assert "errored_rows" not in math_eval

@@ -42,12 +42,14 @@ def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout
-    # each evaluation's accuracy with its 95% confidence interval, e.g. "0.778 [0.592, 0.894]"
-    figure = r"(\d\.\d{3}) \[(-?\d\.\d{3}), (\d\.\d{3})\]"
+    # each evaluation's accuracy with its interval, n, method and level, e.g.
+    # "0.778 [0.592, 0.894] n=9 Wilson 95%"
+    figure = r"(\d\.\d{3}) \[(-?\d\.\d{3}), (\d\.\d{3})\] n=(\d+) Wilson 95%"
     for score in ("numeric_match", "exact_match"):
         found = re.search(rf"{score}\.accuracy {figure}", done.stdout)
         assert found is not None, done.stdout
-        value, low, high = (float(g) for g in found.groups())
+        assert int(found.group(4)) > 0
+        value, low, high = (float(g) for g in found.groups()[:3])
         assert 0.0 <= value <= 1.0
         assert low <= value <= high
         assert low < high

@@ -20,8 +20,8 @@ from samples import PARAMETRIZED
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-#: A metric and its 95% confidence interval as the summary prints them.
-CI = r"\d\.\d{3} \[-?\d\.\d{3}, \d\.\d{3}\]"
+#: A proportion as the summary prints it: value, interval, n, method and level.
+CI = r"\d\.\d{3} \[-?\d\.\d{3}, \d\.\d{3}\] n=\d+ Wilson 95%"
 
 
 def test_summary_shows_bracketed_names_literally(pytester: pytest.Pytester) -> None:
@@ -53,8 +53,9 @@ def test_summary_survives_a_name_that_is_closing_markup(pytester: pytest.Pyteste
 
 
 def test_score_named_like_its_metric_shows_the_value_and_interval(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "120")  # wide enough that the figure stays on one line
     pytester.makepyfile(
         eval_named="""
         from dotevals import foreach, Result, Score
@@ -70,7 +71,7 @@ def test_score_named_like_its_metric_shows_the_value_and_interval(
     out = result.stdout.str()
     assert "MetricValue" not in out
     assert re.search(rf"accuracy {CI}", out), out
-    assert "accuracy 0.750 [" in out
+    assert "accuracy 0.750 [" in out and "n=4 Wilson 95%" in out
     assert "accuracy.accuracy" not in out
 
 

@@ -485,7 +485,10 @@ def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     return centre - half, centre + half
 
 
-def test_summary_table_rows_errors_ci_and_location(pytester: pytest.Pytester) -> None:
+def test_summary_table_rows_errors_ci_and_location(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "120")  # wide enough that each figure stays on one line
     pytester.makepyfile(
         eval_table="""
         from dotevals import foreach
@@ -514,10 +517,12 @@ def test_summary_table_rows_errors_ci_and_location(pytester: pytest.Pytester) ->
     ci = f"[[]{low:.3f}, {high:.3f}[]]"  # fnmatch: [[] and []] match [ and ]
     result.stdout.fnmatch_lines(
         [
-            "*┃ evaluation *┃ rows *┃ errors *┃ metrics (95% CI) *┃ time *┃",
-            f"│ eval_acc *│ 4/4 *│ 1 *│ eval_acc.accuracy 0.500 {ci} *│ *s │",
-            # a generator has no length: the rows done alone; mean of 0, 1, 2 with its CI
-            "│ eval_gen *│ 3 *│ 0 *│ eval_gen.mean 1.000 [[]-0.132, 2.132[]] *│ *s │",
+            "*┃ evaluation *┃ rows *┃ errors *┃ metrics *┃ time *┃",
+            f"│ eval_acc *│ 4/4 *│ 1 *│ eval_acc.accuracy 0.500 {ci} n=4 Wilson 95% *│ *s │",
+            # a generator has no length: the rows done alone; mean of 0, 1, 2 (no skew) with
+            # its t interval: 1 ± t(0.975, 2 df) * sqrt(1/3) = 1 ± 4.303 * 0.577
+            "│ eval_gen *│ 3 *│ 0 *│ eval_gen.mean 1.000 [[]-1.484, 3.484[]] n=3 "
+            "skew-corrected t 95% *│ *s │",
             # stopped early after 10 identical errors: done/total tells
             "│ eval_stops *│ 10/15 *│ 10 *│ - *│ *s │",
             "results: experiment tab in sqlite://results.db (see: dotevals show tab)",

@@ -11,12 +11,14 @@ import pytest
 from dotevals.results import (
     ErrorInfo,
     Header,
+    IntervalValue,
     MetricValue,
     Record,
     Result,
     Score,
     Summary,
     Usage,
+    format_metric,
 )
 from dotevals.storage import JSONLStorage
 from dotevals.storage.base import StoreWarning
@@ -56,7 +58,22 @@ SUMMARY = Summary(
     8,
     1.5,
     {"exact": {"accuracy": MetricValue(0.6, 0.15, 10, 0.31, 0.83)}},
-    {"exact": {"accuracy": MetricValue(0.75, math.nan, 8)}},
+    {
+        "exact": {
+            "accuracy": IntervalValue(0.75, math.nan, 8, 0.41, 0.93, "Wilson", 0.9, 3),
+            "mean": IntervalValue(
+                0.5,
+                math.nan,
+                2,
+                None,
+                None,
+                "skew-corrected t",
+                0.95,
+                reason="all 2 values are equal: no spread",
+            ),
+            "median": MetricValue(0.75, math.nan, 8),
+        }
+    },
     {"TimeoutError": 2},
     [(0.0, 16), (0.5, 32)],
     None,
@@ -77,6 +94,40 @@ SUMMARY = Summary(
 def test_each_type_round_trips_through_json(value: object) -> None:
     data = json.loads(json.dumps(value.to_dict()))  # type: ignore[attr-defined]
     assert type(value).from_dict(data) == value  # type: ignore[attr-defined]
+
+
+def test_a_figure_keeps_its_method_level_clusters_and_reason_through_a_summary() -> None:
+    data = json.loads(json.dumps(SUMMARY.to_dict()))
+    figures = Summary.from_dict(data).metrics_without_errors["exact"]
+    accuracy, mean = figures["accuracy"], figures["mean"]
+    assert isinstance(accuracy, IntervalValue) and isinstance(mean, IntervalValue)
+    assert (accuracy.method, accuracy.level, accuracy.n_clusters) == ("Wilson", 0.9, 3)
+    assert (mean.ci_low, mean.reason) == (None, "all 2 values are equal: no spread")
+    assert type(figures["median"]) is MetricValue  # a figure that never said its method
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (
+            SUMMARY.metrics_without_errors["exact"]["accuracy"],
+            "0.750 [0.410, 0.930] n=8 (3 clusters) Wilson 90%",
+        ),
+        (
+            SUMMARY.metrics_without_errors["exact"]["mean"],
+            "0.500 [no interval: all 2 values are equal: no spread] n=2 skew-corrected t 95%",
+        ),
+        (MetricValue(0.6, 0.15, 10, 0.31, 0.83), "0.600 [0.310, 0.830] n=10"),
+        (MetricValue(0.75, math.nan, 8), "0.750 n=8"),
+    ],
+)
+def test_a_figure_prints_with_its_n_method_and_level(value: MetricValue, text: str) -> None:
+    assert format_metric(value) == text
+
+
+def test_a_brief_figure_is_the_value_and_its_bounds() -> None:
+    brief = format_metric(SUMMARY.metrics_without_errors["exact"]["accuracy"], brief=True)
+    assert brief == "0.750 [0.410, 0.930]"
 
 
 def test_the_row_hash_is_the_same_for_the_live_row_and_the_stored_one() -> None:

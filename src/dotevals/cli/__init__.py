@@ -12,10 +12,12 @@ from typing import Any
 import click
 
 from dotevals import __version__
+from dotevals.cli._compare import compare_command
 from dotevals.cli._datasets import datasets_command
 from dotevals.cli._demo import demo_command
 from dotevals.cli._export import export_command
 from dotevals.cli._manage import cleanup_command, delete_command, rename_command
+from dotevals.cli._power import power_command
 from dotevals.cli._report import report_command
 from dotevals.cli._show import list_command, show_command
 from dotevals.errors import DotevalsError
@@ -45,6 +47,8 @@ main.add_command(delete_command)
 main.add_command(rename_command)
 main.add_command(cleanup_command)
 main.add_command(demo_command)
+main.add_command(compare_command)
+main.add_command(power_command)
 main.add_command(export_command)
 main.add_command(report_command)
 main.add_command(datasets_command)

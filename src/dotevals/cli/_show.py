@@ -30,7 +30,7 @@ from dotevals.cli._stats import (
     figures_to_dict,
 )
 from dotevals.pricing import Prices
-from dotevals.results import MetricValue, Record
+from dotevals.results import MetricValue, Record, format_metric
 from dotevals.storage import Storage
 
 __all__ = ["list_command", "show_command"]
@@ -110,7 +110,7 @@ def show_command(
     prices: Prices | None,
     store: Storage,
 ) -> None:
-    """Show an experiment's evaluations: rows, errors and metrics with 95% CIs."""
+    """Show an experiment's evaluations: rows, errors, and metrics with their intervals."""
     require_experiment(store, experiment)
     if evaluation is not None:
         require_evaluation(store, experiment, evaluation)
@@ -167,8 +167,8 @@ def _metrics_table(figures: EvaluationFigures) -> Table:
     table = Table(
         "Score",
         "Metric",
-        "Errors as failures [95% CI]",
-        "Errored rows excluded [95% CI]",
+        "Errors as failures",
+        "Errored rows excluded",
         "Source",
     )
     for m in figures.metrics:
@@ -194,13 +194,8 @@ def _usage_table(figures: EvaluationFigures) -> Table:
 
 
 def _format(value: MetricValue | None) -> str:
-    """``0.750 [0.430, 1.070]``, or ``n/a`` when there is no figure."""
-    if value is None:
-        return "n/a"
-    if math.isnan(value.stderr):
-        return f"{value.value:.3f}"
-    low, high = value.ci95
-    return f"{value.value:.3f} [{low:.3f}, {high:.3f}]"
+    """``0.750 [0.430, 0.930] n=12 Wilson 95%``, or ``n/a`` when there is no figure."""
+    return "n/a" if value is None else format_metric(value)
 
 
 def _errors_table(records: list[Record]) -> Table:

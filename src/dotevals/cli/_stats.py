@@ -18,6 +18,7 @@ from dotevals.metrics import RunningMetrics
 from dotevals.pricing import Prices
 from dotevals.results import (
     Header,
+    IntervalValue,
     MetricValue,
     Record,
     Summary,
@@ -191,18 +192,27 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def metric_value_dict(value: MetricValue | None) -> dict[str, float | int | None] | None:
-    """A metric value as strict JSON: unknown figures (NaN) become ``null``."""
+def metric_value_dict(value: MetricValue | None) -> dict[str, Any] | None:
+    """A metric value as strict JSON: unknown figures (NaN) become ``null``; a recomputed
+    figure also says its interval's method, level, clusters and why it has none."""
     if value is None:
         return None
     low, high = value.ci95
-    return {
+    out: dict[str, Any] = {
         "value": _finite(value.value),
         "stderr": _finite(value.stderr),
         "ci_low": _finite(low),
         "ci_high": _finite(high),
         "count": value.count,
     }
+    if isinstance(value, IntervalValue):
+        out.update(
+            method=value.method,
+            level=value.level,
+            n_clusters=value.n_clusters,
+            reason=value.reason,
+        )
+    return out
 
 
 def figures_to_dict(

@@ -212,6 +212,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         state.reports, _internals.terminal_width(terminalreporter), terminalreporter.hasmarkup
     )
     terminalreporter.write(text)
+    if len(state.settings.models) > 1:
+        from dotevals.pytest_plugin._item import model_comparisons
+
+        terminalreporter.write(model_comparisons(state))
     if state.cache is not None:
         counts = state.cache.stats()
         terminalreporter.write_line(

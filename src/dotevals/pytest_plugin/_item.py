@@ -13,7 +13,13 @@ from dotevals.errors import DotevalsError
 from dotevals.pytest_plugin._state import STATE_KEY, SessionState
 from dotevals.retry import RetryPolicy
 
-__all__ = ["add_junit_properties", "evaluation_name", "run_item", "run_options"]
+__all__ = [
+    "add_junit_properties",
+    "evaluation_name",
+    "model_comparisons",
+    "run_item",
+    "run_options",
+]
 
 
 def run_options(state: SessionState, evaluation: str) -> RunOptions:
@@ -59,6 +65,42 @@ def add_junit_properties(item: pytest.Item, report: EvaluationReport) -> None:
             ]
 
 
+def _gate(state: SessionState, report: EvaluationReport) -> str | None:
+    """Why the evaluation fails the ``--baseline`` gate (its drops), or None."""
+    from dotevals.comparison import regressions
+
+    baseline, alpha = state.settings.baseline, state.settings.baseline_alpha
+    assert baseline is not None
+    drops = regressions(state.storage, baseline, report.experiment, report.evaluation, alpha)
+    return f"EvaluationFailed: {report.evaluation}: " + "; ".join(drops) if drops else None
+
+
+def model_comparisons(state: SessionState) -> str:
+    """Each evaluation run with several ``--model``s: every model against the first, paired."""
+    from dotevals.comparison import base_name, compare_stored, format_score
+
+    groups: dict[tuple[str, str], list[str]] = {}
+    for report in state.reports:
+        groups.setdefault((report.experiment, base_name(report.evaluation)), []).append(
+            report.evaluation
+        )
+    blocks = []
+    for (experiment, _), names in groups.items():
+        first = (state.storage, experiment, names[0])
+        for other in dict.fromkeys(names[1:]):
+            if other == names[0]:
+                continue
+            try:
+                found = compare_stored(first, (state.storage, experiment, other))
+            except DotevalsError as exc:
+                blocks.append(f"{names[0]} vs {other}: not compared: {exc}")
+                continue
+            blocks += [format_score(s) for s in found]
+    if not blocks:
+        return ""
+    return "\n\n".join(["paired comparison (B - A, A the first model)", *blocks]) + "\n"
+
+
 def evaluation_name(request: pytest.FixtureRequest, spec: EvaluationSpec) -> str:
     """What the item is stored as: ``name=`` when given, with the item's parametrization id.
 
@@ -90,6 +132,8 @@ async def run_item(
         state.reports.append(report)
         add_junit_properties(request.node, report)
         raise_for_failure(spec, report)
+        if state.settings.baseline is not None:
+            failure = _gate(state, report)
     except DotevalsError as exc:
         failure = f"{type(exc).__name__}: {exc}"
     if failure is not None:

@@ -63,6 +63,13 @@ def _non_negative(value: str) -> int:
     return number
 
 
+def _alpha(value: str) -> float:
+    number = float(value)
+    if not 0 < number < 0.5:
+        raise ValueError(value)
+    return number
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting: ``--dotevals-NAME``, ini ``dotevals_NAME`` (``-`` read as ``_``).
@@ -179,6 +186,19 @@ OPTIONS: Final = (
         metavar="PATH",
     ),
     Option(
+        "baseline",
+        "fail an evaluation whose scores are significantly below this stored experiment's on "
+        "the same items (one-sided paired test); a drop within noise passes",
+        short="--baseline",
+        metavar="EXPERIMENT",
+    ),
+    Option(
+        "baseline-alpha",
+        "significance level of the --baseline test, between 0 and 0.5 (default 0.05)",
+        convert=_alpha,
+        metavar="ALPHA",
+    ),
+    Option(
         "lock-timeout",
         "wait this long for another process running the same evaluation of the experiment "
         "(default 0: stop at once, naming it)",
@@ -291,6 +311,9 @@ class Settings:
     cache_path: str | None = None
     #: The price table's path (or ``genai-prices``), or None: usage without cost.
     prices: str | None = None
+    #: The experiment ``--baseline`` gates against, and the one-sided test's alpha.
+    baseline: str | None = None
+    baseline_alpha: float = 0.05
     lock_timeout: float = 0.0
     runner: str = "local"
     ray_workers: int | None = None
@@ -316,6 +339,8 @@ class Settings:
             max_retries=values["dotevals_max_retries"],
             cache_path=cache_path,
             prices=values["dotevals_prices"],
+            baseline=values["dotevals_baseline"],
+            baseline_alpha=values["dotevals_baseline_alpha"] or 0.05,
             lock_timeout=values["dotevals_lock_timeout"] or 0.0,
             runner=values["dotevals_runner"] or "local",
             ray_workers=values["dotevals_ray_workers"],

@@ -58,6 +58,11 @@ class SessionState:
             storage.check_experiment(experiment)
         except DotevalsError as exc:
             raise pytest.UsageError(f"--dotevals-experiment: {exc}") from None
+        if settings.baseline is not None and not storage.has_experiment(settings.baseline):
+            raise pytest.UsageError(
+                f"--baseline: no experiment {settings.baseline!r} in {storage.url}; "
+                f"stored: {', '.join(storage.list_experiments()) or 'none'}"
+            )
         prices = _load_prices(settings.prices)
         return cls(config, settings, experiment, storage, prices=prices, runner=_runner(settings))
 

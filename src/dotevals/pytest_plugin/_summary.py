@@ -57,7 +57,7 @@ def render_summary(reports: list[Summary], width: int, color: bool) -> str:
     """A rich table of the session's evaluations, as text for the terminal reporter."""
     table = Table(title="dotevals", title_justify="left")
     with_usage = any(r.usage is not None for r in reports)
-    columns = ["evaluation", "rows", "errors", "metrics (95% CI)", "time"]
+    columns = ["evaluation", "rows", "errors", "metrics", "time"]
     for column in columns + (["tokens"] if with_usage else []):
         table.add_column(column, overflow="fold")
     for report in reports:
