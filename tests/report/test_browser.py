@@ -64,10 +64,8 @@ def test_page_loads_with_no_console_error_and_shows_the_stored_figures(
         model = evaluation["name"].removeprefix("eval_x[").removesuffix("]")
         interval = f"[{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]"
         level = f"{figure['level'] * 100:g}%"
-        expected.append(
-            ["exact", "accuracy", model, f"{figure['value']:.3f}", interval, str(figure["count"])]
-            + [figure["method"], level]
-        )
+        shown_figure = [f"{figure['value']:.3f}", interval, str(figure["count"])]
+        expected.append(["exact", "accuracy", model, *shown_figure, figure["method"], level])
     assert cells == expected
     assert [row[6:] for row in cells] == [["Wilson", "95%"], ["Wilson", "95%"]]
     compared = CliRunner().invoke(
