@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from dotevals import _meta
-from dotevals.comparison import ScoreComparison, compare_stored
+from dotevals.comparison import ScoreComparison, compare_loaded
 from dotevals.errors import ConfigurationError
 from dotevals.figures import evaluation_figures
 from dotevals.pricing import Prices
@@ -144,7 +144,7 @@ def build_view(
         groups.setdefault(_split(name)[0], []).append((experiment, name))
     views = [
         _evaluation_view(
-            store, base, [_load(store, e, n, prices) for e, n in members], len(experiments) > 1
+            base, [_load(store, e, n, prices) for e, n in members], len(experiments) > 1
         )
         for base, members in groups.items()
     ]
@@ -223,9 +223,7 @@ def _label(run: _Run, several_experiments: bool) -> str:
     return " ".join(parts) or run.experiment
 
 
-def _evaluation_view(
-    store: Storage, base: str, runs: list[_Run], several_experiments: bool
-) -> EvaluationView:
+def _evaluation_view(base: str, runs: list[_Run], several_experiments: bool) -> EvaluationView:
     models = [_label(run, several_experiments) for run in runs]
     figures = [_figures(run) for run in runs]
     keys = list(dict.fromkeys(key for table in figures for key in table))
@@ -233,7 +231,7 @@ def _evaluation_view(
         MetricView(score, metric, [table.get((score, metric)) for table in figures])
         for score, metric in keys
     ]
-    differences, notes = _differences(store, runs, models)
+    differences, notes = _differences(runs, models)
     return EvaluationView(
         name=base,
         models=models,
@@ -292,17 +290,15 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _differences(
-    store: Storage, runs: list[_Run], models: list[str]
-) -> tuple[list[DifferenceView], list[str]]:
+def _differences(runs: list[_Run], models: list[str]) -> tuple[list[DifferenceView], list[str]]:
     """Each model against the first, score by score, with :func:`dotevals.compare`'s code;
     a pair it cannot compare (different datasets, no completed item in common) is a note."""
     views: list[DifferenceView] = []
     notes: list[str] = []
-    first = (store, runs[0].experiment, runs[0].evaluation)
+    first = (runs[0].experiment, runs[0].evaluation, runs[0].stored())
     for run, model in zip(runs[1:], models[1:]):
         try:
-            found = compare_stored(first, (store, run.experiment, run.evaluation))
+            found = compare_loaded(first, (run.experiment, run.evaluation, run.stored()))
         except ConfigurationError as exc:
             notes.append(f"no paired difference of {model} and {models[0]}: {exc}")
             continue
