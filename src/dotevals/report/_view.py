@@ -5,6 +5,10 @@ the HTML is rendered from what it returns. An evaluation run for several models
 (``pytest --model local:a --model local:b`` stores ``eval_x[local:a]`` and
 ``eval_x[local:b]``) or stored under several experiments becomes one evaluation with one
 column per model, rows aligned by item id.
+
+The report computes no statistic of its own: each metric's figure is the one ``dotevals show``
+gives (:func:`dotevals.figures.evaluation_figures`, intervals from :mod:`dotevals.stats`) and
+each paired difference the one ``dotevals compare`` gives (:func:`dotevals.comparison.compare_loaded`).
 """
 
 from __future__ import annotations
