@@ -8,7 +8,8 @@ column per model, rows aligned by item id.
 
 The report computes no statistic of its own: each metric's figure is the one ``dotevals show``
 gives (:func:`dotevals.figures.evaluation_figures`, intervals from :mod:`dotevals.stats`) and
-each paired difference the one ``dotevals compare`` gives (:func:`dotevals.comparison.compare_loaded`).
+each paired difference the one ``dotevals compare`` gives
+(:func:`dotevals.comparison.compare_loaded`).
 """
 
 from __future__ import annotations
