@@ -24,6 +24,7 @@ __all__ = [
     "ScoreComparison",
     "base_name",
     "compare",
+    "compare_loaded",
     "compare_stored",
     "format_comparison",
     "format_score",
@@ -138,9 +139,25 @@ def compare_stored(
     Raises:
         ConfigurationError: the datasets differ or share no completed item.
     """
-    where = (f"{a[1]}/{a[2]}", f"{b[1]}/{b[2]}")
-    stored = a[0].load(a[1], a[2]), b[0].load(b[1], b[2])
-    return _compare_pair(*stored, where, (a[2], b[2]), level, cluster)
+    return compare_loaded(
+        (a[1], a[2], a[0].load(a[1], a[2])), (b[1], b[2], b[0].load(b[1], b[2])), level, cluster
+    )
+
+
+def compare_loaded(
+    a: tuple[str, str, StoredEvaluation],
+    b: tuple[str, str, StoredEvaluation],
+    level: float = DEFAULT_LEVEL,
+    cluster: str | None = None,
+) -> list[ScoreComparison]:
+    """:func:`compare_stored` of evaluations already read, each ``(experiment, evaluation,
+    stored)``.
+
+    Raises:
+        ConfigurationError: the datasets differ or share no completed item.
+    """
+    where = (f"{a[0]}/{a[1]}", f"{b[0]}/{b[1]}")
+    return _compare_pair(a[2], b[2], where, (a[1], b[1]), level, cluster)
 
 
 def _side(side: str | Results, storage: str | Storage | None) -> tuple[str, str | None, Storage]:

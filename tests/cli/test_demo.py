@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,7 @@ def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path: Path) -> None:
         assert low <= value <= high
         assert low < high
     assert "dotevals show demo1" in done.stdout
+    _the_report_hint_writes_the_report(done.stdout, tmp_path)
     stored = sorted(p.name for p in (tmp_path / ".dotevals" / "demo1").iterdir())
     assert stored == ["eval_arithmetic.jsonl", "eval_capitals.jsonl"]
     assert _servers() <= before
@@ -66,3 +68,22 @@ def test_demo_runs_end_to_end_and_leaves_no_process(tmp_path: Path) -> None:
     )
     assert shown.returncode == 0
     assert "eval_capitals: 5 rows, 0 errors" in shown.stdout
+
+
+def _the_report_hint_writes_the_report(stdout: str, folder: Path) -> None:
+    """The demo's last line is a ``dotevals report`` command that works as printed."""
+    last = stdout.strip().splitlines()[-1]
+    prefix = "Or in a browser, as one HTML file: "
+    assert last.startswith(prefix + "dotevals report demo1 --storage "), stdout
+    words = shlex.split(last.removeprefix(prefix))
+    assert words[-2:] == ["-o", "report.html"]
+    written = subprocess.run(
+        [sys.executable, "-m", "dotevals.cli", *words[1:]],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert written.returncode == 0, written.stdout + written.stderr
+    document = (folder / "report.html").read_text(encoding="utf-8")
+    assert "eval_capitals" in document and "eval_arithmetic" in document

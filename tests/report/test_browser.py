@@ -63,13 +63,29 @@ def test_page_loads_with_no_console_error_and_shows_the_stored_figures(
         figure = evaluation["metrics"][0]["with_errors"]
         model = evaluation["name"].removeprefix("eval_x[").removesuffix("]")
         interval = f"[{figure['ci_low']:.3f}, {figure['ci_high']:.3f}]"
-        expected.append(
-            ["exact", "accuracy", model, f"{figure['value']:.3f}", interval, str(figure["count"])]
-        )
-    assert [row[:6] for row in cells] == expected
-    assert [row[6] for row in cells] == ["Wilson", "Wilson"]
-    differences = browser.find_element(By.CSS_SELECTOR, "table.differences tbody tr").text
-    assert "local:b - local:a" in differences
+        level = f"{figure['level'] * 100:g}%"
+        shown_figure = [f"{figure['value']:.3f}", interval, str(figure["count"])]
+        expected.append(["exact", "accuracy", model, *shown_figure, figure["method"], level])
+    assert cells == expected
+    assert [row[6:] for row in cells] == [["Wilson", "95%"], ["Wilson", "95%"]]
+    compared = CliRunner().invoke(
+        main, ["compare", "pair", "pair", "--json", "--storage", two_models.url]
+    )
+    (result,) = json.loads(compared.output)["comparisons"]
+    differences = browser.find_element(By.CSS_SELECTOR, "table.differences tbody tr")
+    diff = result["diff"]
+    assert [td.text for td in differences.find_elements(By.TAG_NAME, "td")] == [
+        "exact",
+        "local:b - local:a",
+        f"{diff['estimate']:.3f}",
+        f"[{diff['lo']:.3f}, {diff['hi']:.3f}]",
+        str(result["n"]),
+        str(result["left_out"]),
+        f"{result['p_value']:.4f}",
+        "McNemar exact",
+        diff["method"],
+        "95%",
+    ]
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.plot circle")) == 3  # 2 models + 1 diff
 
 

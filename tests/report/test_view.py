@@ -3,41 +3,19 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
 
+from dotevals.comparison import compare_stored
 from dotevals.errors import ConfigurationError
+from dotevals.figures import evaluation_figures
 from dotevals.report import build_view
-from dotevals.report._stats import mean_interval, paired_difference, wilson_interval
-from dotevals.results import Record, Summary
+from dotevals.results import IntervalValue, Record, Summary
+from dotevals.stats import SKEW_T, mcnemar_exact, paired_difference
 from dotevals.storage import JSONLStorage, Storage
 from dotevals.storage.sqlite import SQLiteStorage
 from report.runs import failed, header, ok, score, two_model_records, write_run
-
-
-def test_wilson_interval_matches_the_textbook_figures() -> None:
-    interval = wilson_interval(8, 10)  # Newcombe (1998): 0.8 [0.490, 0.943]
-    assert (interval.value, round(interval.low, 3), round(interval.high, 3)) == (0.8, 0.49, 0.943)
-    assert (interval.n, interval.method) == (10, "Wilson")
-    assert wilson_interval(0, 5).low == 0.0 and wilson_interval(5, 5).high == 1.0
-    assert math.isnan(wilson_interval(0, 0).value)
-
-
-def test_mean_interval_is_the_normal_one() -> None:
-    interval = mean_interval([1.0, 2.0, 3.0, 4.0])
-    half = 1.959963984540054 * math.sqrt(5 / 3 / 4)
-    assert interval.value == 2.5
-    assert interval.low == pytest.approx(2.5 - half) and interval.high == pytest.approx(2.5 + half)
-
-
-def test_paired_difference_has_its_interval_and_p_value() -> None:
-    diff = paired_difference([1, 1, 0, 0, 1], [1, 0, 1, 1, 1])
-    assert diff.interval.value == pytest.approx(0.2)
-    assert diff.p_value == pytest.approx(0.593, abs=1e-3)  # z = 0.2 / (0.8367 / sqrt 5)
-    same = paired_difference([1, 0, 1], [1, 0, 1])
-    assert (same.interval.value, same.interval.low, same.p_value) == (0.0, 0.0, 1.0)
 
 
 @pytest.fixture(params=["json", "sqlite"])
@@ -64,11 +42,53 @@ def test_models_of_one_run_are_side_by_side(store: Storage) -> None:
     ]
     assert rows[3]["c"][0]["e"] == "ValueError: boom"
     (accuracy,) = evaluation.metrics
-    assert [f and (f.value, f.n) for f in accuracy.figures] == [(4 / 6, 6), (4 / 5, 5)]
+    assert [f and (f.estimate, f.n, f.method, f.level) for f in accuracy.figures] == [
+        (4 / 6, 6, "Wilson", 0.95),
+        (4 / 5, 5, "Wilson", 0.95),
+    ]
     (difference,) = evaluation.differences
-    assert difference.difference.interval.n == 5
-    # common items 0-4: a = 1, 1, 0, 0 (error), 1; b = 1, 0, 1, 1, 1
-    assert difference.difference.interval.value == pytest.approx(0.2)
+    # completed on both sides: items 0, 1, 2, 4 (3 errored for a, 5 missing for b)
+    result = difference.comparison.result
+    assert (result.n, difference.comparison.left_out, result.diff.estimate) == (4, 2, 0.0)
+    assert (result.test, result.a_only, result.b_only, result.p_value) == (
+        "McNemar exact",
+        1,
+        1,
+        mcnemar_exact(1, 1),
+    )
+
+
+def test_figures_and_differences_are_those_of_show_and_compare(store: Storage) -> None:
+    """The report computes nothing of its own: its figures are ``dotevals show``'s, its
+    differences ``dotevals compare``'s (a paired t test for scores that are not 0/1)."""
+    values = ([0.1, 0.4, 0.35, 0.8, 0.9], [0.3, 0.5, 0.3, 0.95, 1.0])
+    names = ("eval_m[a]", "eval_m[b]")
+    for name, side in zip(names, values):
+        records = [ok(i, v) for i, v in enumerate(side)]
+        for record in records:
+            record.scores[0].metrics[:] = ["mean"]
+        write_run(store, "graded", name, records)
+    (evaluation,) = build_view(store, ["graded"]).evaluations
+    (mean,) = evaluation.metrics
+    shown = [evaluation_figures(n, store.load("graded", n)).metrics[0] for n in names]
+    assert [f.with_errors for f in shown] == [IntervalValue.of(f) for f in mean.figures if f]
+    assert {f.method for f in mean.figures if f} == {SKEW_T}
+    (difference,) = evaluation.differences
+    compared = compare_stored((store, "graded", names[0]), (store, "graded", names[1]))
+    assert [difference.comparison] == compared
+    expected = paired_difference(*values)
+    assert difference.comparison.result == expected
+    assert expected.test == "paired t" and expected.p_value is not None
+
+
+def test_a_pair_that_cannot_be_compared_is_a_warning(store: Storage) -> None:
+    write_run(store, "pair", "eval_x[a]", [ok(0, True), ok(1, True)])
+    write_run(store, "pair", "eval_x[b]", [failed(0), failed(1)])
+    (evaluation,) = build_view(store, ["pair"]).evaluations
+    assert evaluation.differences == []
+    (warning,) = evaluation.warnings
+    assert warning.startswith("no paired difference of b and a: ")
+    assert "no completed items in common" in warning
 
 
 def test_experiments_side_by_side_are_named_after_the_experiments(store: Storage) -> None:
@@ -77,7 +97,7 @@ def test_experiments_side_by_side_are_named_after_the_experiments(store: Storage
     (evaluation,) = build_view(store, ["first", "second"]).evaluations
     assert evaluation.models == ["first", "second"]
     assert build_view(store, ["first", "first"]).evaluations[0].models == ["first"]
-    assert evaluation.differences[0].difference.interval.value == pytest.approx(-0.5)
+    assert evaluation.differences[0].comparison.result.diff.estimate == pytest.approx(-0.5)
 
 
 def test_one_evaluation_is_kept_by_either_name(store: Storage) -> None:
@@ -105,11 +125,12 @@ def test_a_custom_metric_comes_from_the_stored_summary(store: Storage) -> None:
     (metric,) = build_view(store, ["custom"]).evaluations[0].metrics
     (interval,) = metric.figures
     assert interval is not None
-    assert (interval.value, interval.low, interval.high, interval.method) == (
+    assert (interval.estimate, interval.lo, interval.hi, interval.method, interval.level) == (
         0.5,
         0.3,
         0.7,
         "stored summary",
+        0.95,
     )
 
 
@@ -125,7 +146,7 @@ def test_run_facts_count_runs_retries_usage_and_cost(store: Storage) -> None:
     assert (facts.runs, facts.rows, facts.errors, facts.retries) == (2, 3, 0, 2)
     assert facts.concurrency == [[16, 32], [8]]
     assert facts.duration == 2.0
-    assert facts.header["git_commit"] == "abc123"
+    assert facts.header is not None and facts.header.git_commit == "abc123"
 
 
 def test_usage_and_cost_stored_with_records_are_totalled(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import sys
@@ -45,4 +46,10 @@ def demo_command(experiment: str | None, storage: str | None) -> None:
         code = subprocess.call(command, cwd=tmp)
     shown = show_command(experiment, "--storage", storage)
     click.echo(f"\nSee the results: {shown}")
+    click.echo(f"Or in a browser, as one HTML file: {report_hint(experiment, storage)}")
     sys.exit(code)
+
+
+def report_hint(experiment: str, storage: str) -> str:
+    """``dotevals report EXPERIMENT --storage STORAGE -o report.html``, shell-quoted."""
+    return shlex.join(["dotevals", "report", experiment, "--storage", storage, "-o", "report.html"])

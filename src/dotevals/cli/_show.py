@@ -21,7 +21,7 @@ from dotevals.cli._common import (
     storage_option,
     text_cells,
 )
-from dotevals.cli._stats import (
+from dotevals.figures import (
     EvaluationFigures,
     ExperimentOverview,
     Status,

@@ -20,9 +20,10 @@ from html import escape
 from importlib import resources
 from typing import Any, Final
 
-from dotevals.report._stats import Interval
 from dotevals.report._svg import interval_plot
 from dotevals.report._view import EvaluationView, ReportView, RunFacts, text
+from dotevals.results import Header
+from dotevals.stats import Interval, format_level
 
 __all__ = ["redact", "render_html"]
 
@@ -79,10 +80,17 @@ def _table(cls: str, head: list[str], rows: list[list[object]]) -> str:
     return f'<table class="{cls}"><thead><tr>{_cells(*head, tag="th")}</tr></thead>{body}</table>'
 
 
+def _bounds(iv: Interval) -> str:
+    if iv.lo is not None and iv.hi is not None:
+        return f"[{_num(iv.lo)}, {_num(iv.hi)}]"
+    return f"no interval: {iv.reason}" if iv.reason else "-"
+
+
 def _interval_cells(iv: Interval | None) -> list[object]:
+    """Value, interval, n, method and level: the columns of ``dotevals show``'s figures."""
     if iv is None:
-        return ["n/a", "", 0, ""]
-    return [_num(iv.value), f"[{_num(iv.low)}, {_num(iv.high)}]", iv.n, iv.method]
+        return ["n/a", "", 0, "", ""]
+    return [_num(iv.estimate), _bounds(iv), iv.n, iv.method, format_level(iv.level)]
 
 
 def _metric_table(ev: EvaluationView) -> str:
@@ -91,24 +99,21 @@ def _metric_table(ev: EvaluationView) -> str:
         for m in ev.metrics
         for model, iv in zip(ev.models, m.figures)
     ]
-    head = ["score", "metric", "model", "value", "95% interval", "n", "method"]
+    head = ["score", "metric", "model", "value", "interval", "n", "method", "level"]
     return _table("metrics", head, rows)
 
 
 def _difference_table(ev: EvaluationView) -> str:
-    rows = [
-        [
-            d.score,
-            d.metric,
-            f"{d.other} - {d.baseline}",
-            *_interval_cells(d.difference.interval)[:3],
-            _num(d.difference.p_value, 4),
-            d.difference.interval.method,
-        ]
-        for d in ev.differences
-    ]
-    head = ["score", "metric", "difference", "value", "95% interval", "n", "p", "method"]
-    return _table("differences", head, rows)
+    rows = []
+    for d in ev.differences:
+        result = d.comparison.result
+        value, bounds, n, method, level = _interval_cells(result.diff)
+        p = _num(result.p_value, 4)
+        left_out = d.comparison.left_out
+        rows.append([d.score, f"{d.other} - {d.baseline}", value, bounds, n, left_out])
+        rows[-1] += [p, result.test, method, level]
+    head = ["score", "difference", "value", "interval", "n", "left out", "p", "test"]
+    return _table("differences", [*head, "method", "level"], rows)
 
 
 def _plots(ev: EvaluationView) -> str:
@@ -116,11 +121,11 @@ def _plots(ev: EvaluationView) -> str:
         interval_plot(f"{m.score} {m.metric}", list(zip(ev.models, m.figures))) for m in ev.metrics
     ]
     if ev.differences:
-        several = len({(d.score, d.metric) for d in ev.differences}) > 1
+        several = len({d.score for d in ev.differences}) > 1
         lines = [
             (
-                (f"{d.score} {d.metric}: " if several else "") + f"{d.other} - {d.baseline}",
-                d.difference.interval,
+                (f"{d.score}: " if several else "") + f"{d.other} - {d.baseline}",
+                d.comparison.result.diff,
             )
             for d in ev.differences
         ]
@@ -135,16 +140,16 @@ def _when(timestamp: Any) -> str:
 
 
 def _fact_row(f: RunFacts) -> list[object]:
-    h = f.header
+    h = f.header or Header(f.experiment, f.evaluation)
     usage = ", ".join(f"{k} {v:g}" for k, v in f.usage.items()) or "-"
     return [
         f.model,
         f"{f.experiment} / {f.evaluation}",
-        text(h.get("model")) or "-",
-        text(h.get("dotevals_version")) or "-",
-        text(h.get("git_commit")) or "-",
-        text(h.get("dataset_fingerprint")) or "-",
-        _when(h.get("started_at")),
+        text(h.model) or "-",
+        text(h.dotevals_version) or "-",
+        text(h.git_commit) or "-",
+        text(h.dataset_fingerprint) or "-",
+        _when(h.started_at),
         f.runs,
         f.rows,
         f.errors,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Final
 
-from dotevals.report._stats import Interval
+from dotevals.stats import Interval
 
 __all__ = ["interval_plot"]
 
@@ -24,8 +24,8 @@ def _bounds(lines: Sequence[tuple[str, Interval | None]], zero: bool) -> tuple[f
         x
         for _, iv in lines
         if iv is not None
-        for x in (iv.low, iv.value, iv.high)
-        if math.isfinite(x)
+        for x in (iv.lo, iv.estimate, iv.hi)
+        if x is not None and math.isfinite(x)
     ]
     if zero:
         points.append(0.0)
@@ -50,15 +50,16 @@ def _line(
         return left + (value - low) / (high - low) * _PLOT_WIDTH
 
     parts = [f'<text x="{left - 8}" y="{y + 4}" text-anchor="end">{escape(label)}</text>']
-    if interval is None or not math.isfinite(interval.value):
+    estimate = None if interval is None else interval.estimate
+    if interval is None or estimate is None or not math.isfinite(estimate):
         parts.append(f'<text x="{left + 4}" y="{y + 4}" class="na">n/a</text>')
         return "".join(parts)
-    if math.isfinite(interval.low) and math.isfinite(interval.high):
+    if interval.lo is not None and interval.hi is not None:
         parts.append(
-            f'<line x1="{x(interval.low):.1f}" x2="{x(interval.high):.1f}" '
+            f'<line x1="{x(interval.lo):.1f}" x2="{x(interval.hi):.1f}" '
             f'y1="{y}" y2="{y}" class="ci"/>'
         )
-    parts.append(f'<circle cx="{x(interval.value):.1f}" cy="{y}" r="4" class="dot"/>')
+    parts.append(f'<circle cx="{x(estimate):.1f}" cy="{y}" r="4" class="dot"/>')
     return "".join(parts)
 
 

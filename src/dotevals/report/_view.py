@@ -5,6 +5,11 @@ the HTML is rendered from what it returns. An evaluation run for several models
 (``pytest --model local:a --model local:b`` stores ``eval_x[local:a]`` and
 ``eval_x[local:b]``) or stored under several experiments becomes one evaluation with one
 column per model, rows aligned by item id.
+
+The report computes no statistic of its own: each metric's figure is the one ``dotevals show``
+gives (:func:`dotevals.figures.evaluation_figures`, intervals from :mod:`dotevals.stats`) and
+each paired difference the one ``dotevals compare`` gives
+(:func:`dotevals.comparison.compare_loaded`).
 """
 
 from __future__ import annotations
@@ -13,22 +18,18 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from dotevals import _meta
+from dotevals.comparison import ScoreComparison, compare_loaded
 from dotevals.errors import ConfigurationError
+from dotevals.figures import evaluation_figures
 from dotevals.pricing import Prices
-from dotevals.report._stats import (
-    Difference,
-    Interval,
-    mean_interval,
-    paired_difference,
-    wilson_interval,
-)
-from dotevals.results import MetricValue, Usage
-from dotevals.storage import Storage
+from dotevals.results import Header, IntervalValue, MetricValue, Record, Summary
+from dotevals.stats import DEFAULT_LEVEL, Interval
+from dotevals.storage import Storage, StoredEvaluation
 
 __all__ = [
     "DifferenceView",
@@ -39,8 +40,6 @@ __all__ = [
     "build_view",
 ]
 
-#: Metrics computed from the records; others come from the last stored summary.
-_COMPUTED: Final = ("accuracy", "mean")
 _PARAM: Final = re.compile(r"^(?P<base>.*?)\[(?P<param>.*)\]$")
 
 
@@ -51,7 +50,7 @@ class RunFacts:
     model: str
     experiment: str
     evaluation: str
-    header: dict[str, Any]
+    header: Header | None
     runs: int
     rows: int
     errors: int
@@ -64,7 +63,8 @@ class RunFacts:
 
 @dataclass(frozen=True)
 class MetricView:
-    """One metric of one score: a figure per model (None where a model has none)."""
+    """One metric of one score: a figure per model (None where a model has none), the one
+    ``dotevals show --json`` gives (:func:`dotevals.figures.evaluation_figures`)."""
 
     score: str
     metric: str
@@ -73,13 +73,16 @@ class MetricView:
 
 @dataclass(frozen=True)
 class DifferenceView:
-    """``other - baseline`` of one metric over the items both models have."""
+    """``other - baseline`` of one score, as ``dotevals compare`` finds it."""
 
-    score: str
-    metric: str
     baseline: str
     other: str
-    difference: Difference
+    comparison: ScoreComparison
+
+    @property
+    def score(self) -> str:
+        """The score compared."""
+        return self.comparison.score
 
 
 @dataclass(frozen=True)
@@ -111,9 +114,17 @@ class ReportView:
 class _Run:
     experiment: str
     evaluation: str
-    header: dict[str, Any]
-    summaries: list[dict[str, Any]]
-    records: dict[int, dict[str, Any]]
+    header: Header | None = None
+    summaries: list[Summary] = field(default_factory=list)
+    #: The stored records as they are, for the rows (they may hold fields this version lacks).
+    records: dict[int, dict[str, Any]] = field(default_factory=dict)
+    typed: dict[int, Record] = field(default_factory=dict)
+
+    def stored(self) -> StoredEvaluation:
+        """The run as :meth:`Storage.load` reads it: header, final records, last summary."""
+        return StoredEvaluation(
+            self.header, self.typed, self.summaries[-1] if self.summaries else None
+        )
 
 
 def build_view(
@@ -173,27 +184,42 @@ def _split(name: str) -> tuple[str, str | None]:
 
 
 def _load(store: Storage, experiment: str, evaluation: str, prices: Prices | None) -> _Run:
-    run = _Run(experiment, evaluation, {}, [], {})
+    """One pass over the stored entries: typed header, summaries and records, and the
+    records as stored."""
+    run = _Run(experiment, evaluation)
     for entry in store.iter_entries(experiment, evaluation):
         kind = entry.get("type", "record")
         if kind == "record":
-            if prices is not None and "cost" not in entry:
-                _price(entry, run.header, prices)
-            run.records[int(entry["item_id"])] = entry
-        elif kind == "header" and not run.header:
-            run.header = entry
+            item_id = int(entry["item_id"])
+            record = _record(entry)
+            if record is not None:
+                if prices is not None and "cost" not in entry:
+                    _price(entry, record, run.header, prices)
+                run.typed[item_id] = record
+            else:  # shown as stored, left out of the figures
+                run.typed.pop(item_id, None)
+            run.records[item_id] = entry
+        elif kind == "header" and run.header is None:
+            run.header = Header.from_dict(entry)
         elif kind == "summary":
-            run.summaries.append(entry)
+            run.summaries.append(Summary.from_dict(entry))
     return run
 
 
-def _price(record: dict[str, Any], header: dict[str, Any], prices: Prices) -> None:
-    """Set the record's ``cost`` from its usage when ``prices`` knows its model."""
-    model = record.get("model") or header.get("model")
-    usage = Usage.from_dict(record.get("usage"))
-    cost = prices.cost(model if isinstance(model, str) else None, usage)
+def _record(entry: dict[str, Any]) -> Record | None:
+    """The typed record, or None for one this version cannot read (``load`` skips it too)."""
+    try:
+        return Record.from_dict(entry)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+
+
+def _price(entry: dict[str, Any], record: Record, header: Header | None, prices: Prices) -> None:
+    """Set the entry's ``cost`` from its usage when ``prices`` knows its model."""
+    model = record.model or (header.model if header is not None else None)
+    cost = prices.cost(model, record.usage)
     if cost is not None:
-        record["cost"] = cost
+        entry["cost"] = cost
 
 
 def _label(run: _Run, several_experiments: bool) -> str:
@@ -204,24 +230,30 @@ def _label(run: _Run, several_experiments: bool) -> str:
 
 def _evaluation_view(base: str, runs: list[_Run], several_experiments: bool) -> EvaluationView:
     models = [_label(run, several_experiments) for run in runs]
+    figures = [_figures(run) for run in runs]
+    keys = list(dict.fromkeys(key for table in figures for key in table))
     metrics = [
-        MetricView(score, metric, [_figure(run, score, metric) for run in runs])
-        for score, metric in _score_metrics(runs)
+        MetricView(score, metric, [table.get((score, metric)) for table in figures])
+        for score, metric in keys
     ]
+    differences, notes = _differences(runs, models)
     return EvaluationView(
         name=base,
         models=models,
         metrics=metrics,
-        differences=_differences(runs, models, metrics),
+        differences=differences,
         facts=[_facts(run, model) for run, model in zip(runs, models)],
         rows=_rows(runs),
-        warnings=_dataset_warnings(runs, models),
+        warnings=_dataset_warnings(runs, models) + notes,
     )
 
 
 def _dataset_warnings(runs: list[_Run], models: list[str]) -> list[str]:
     """A warning when the models' runs read datasets with different fingerprints."""
-    prints = {model: run.header.get("dataset_fingerprint") for run, model in zip(runs, models)}
+    prints = {
+        model: run.header.dataset_fingerprint if run.header is not None else None
+        for run, model in zip(runs, models)
+    }
     if len(set(prints.values())) < 2:
         return []
     listed = ", ".join(
@@ -230,15 +262,29 @@ def _dataset_warnings(runs: list[_Run], models: list[str]) -> list[str]:
     return [f"the models read different datasets ({listed}); rows are aligned by item id only"]
 
 
-def _score_metrics(runs: Iterable[_Run]) -> list[tuple[str, str]]:
-    """Every (score, metric) named by a stored score, in the order first seen."""
-    seen: dict[tuple[str, str], None] = {}
-    for run in runs:
-        for record in run.records.values():
-            for score in record.get("scores") or []:
-                for metric in score.get("metrics") or []:
-                    seen.setdefault((score["name"], metric), None)
-    return list(seen)
+def _figures(run: _Run) -> dict[tuple[str, str], Interval | None]:
+    """Each metric's figure with errored rows as failures: what ``dotevals show`` shows."""
+    found = evaluation_figures(run.evaluation, run.stored()).metrics
+    return {(m.score, m.metric): _interval(m.with_errors) for m in found}
+
+
+def _interval(value: MetricValue | None) -> Interval | None:
+    """A figure as an :class:`~dotevals.stats.Interval`; a summary that names no method
+    (a custom metric's figure from an older run) gives its stored bounds."""
+    if value is None:
+        return None
+    if isinstance(value, IntervalValue):
+        return value.interval
+    low, high = value.ci95
+    return Interval(
+        value.value,
+        low if math.isfinite(low) else None,
+        high if math.isfinite(high) else None,
+        value.count,
+        "stored summary",
+        DEFAULT_LEVEL,
+        stderr=value.stderr if math.isfinite(value.stderr) else None,
+    )
 
 
 def _number(value: Any) -> float | None:
@@ -249,65 +295,20 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _score_values(run: _Run, score: str) -> dict[int, float]:
-    """Each item's value of ``score``; an errored row counts as 0 (a failure)."""
-    values: dict[int, float] = {}
-    for item_id, record in run.records.items():
-        if record.get("error") is not None:
-            values[item_id] = 0.0
+def _differences(runs: list[_Run], models: list[str]) -> tuple[list[DifferenceView], list[str]]:
+    """Each model against the first, score by score, with :func:`dotevals.compare`'s code;
+    a pair it cannot compare (different datasets, no completed item in common) is a note."""
+    views: list[DifferenceView] = []
+    notes: list[str] = []
+    first = (runs[0].experiment, runs[0].evaluation, runs[0].stored())
+    for run, model in zip(runs[1:], models[1:]):
+        try:
+            found = compare_loaded(first, (run.experiment, run.evaluation, run.stored()))
+        except ConfigurationError as exc:
+            notes.append(f"no paired difference of {model} and {models[0]}: {exc}")
             continue
-        for stored in record.get("scores") or []:
-            number = _number(stored.get("value")) if stored.get("name") == score else None
-            if number is not None:
-                values[item_id] = number
-    return values
-
-
-def _figure(run: _Run, score: str, metric: str) -> Interval | None:
-    if metric in _COMPUTED:
-        values = list(_score_values(run, score).values())
-        if not values:
-            return None
-        if metric == "accuracy":
-            return wilson_interval(math.fsum(values), len(values))
-        return mean_interval(values)
-    return _stored_figure(run, score, metric)
-
-
-def _stored_figure(run: _Run, score: str, metric: str) -> Interval | None:
-    """A custom metric's figure from the last stored summary (its code may be gone)."""
-    if not run.summaries:
-        return None
-    stored = (run.summaries[-1].get("metrics") or {}).get(score) or {}
-    value = MetricValue.from_dict(stored.get(metric))
-    if value is None:
-        return None
-    low, high = value.ci95
-    return Interval(value.value, low, high, value.count, "stored summary")
-
-
-def _differences(
-    runs: list[_Run], models: list[str], metrics: list[MetricView]
-) -> list[DifferenceView]:
-    """Each model against the first, for every computed metric, over their common items."""
-    views = []
-    for m in (m for m in metrics if m.metric in _COMPUTED):
-        base = _score_values(runs[0], m.score)
-        for run, model in zip(runs[1:], models[1:]):
-            other = _score_values(run, m.score)
-            common = sorted(base.keys() & other.keys())
-            difference = paired_difference([base[i] for i in common], [other[i] for i in common])
-            if m.metric == "accuracy":
-                difference = _clipped(difference)
-            views.append(DifferenceView(m.score, m.metric, models[0], model, difference))
-    return views
-
-
-def _clipped(difference: Difference) -> Difference:
-    """A difference of two proportions, its interval kept within [-1, 1]."""
-    iv = difference.interval
-    kept = Interval(iv.value, max(-1.0, iv.low), min(1.0, iv.high), iv.n, iv.method)
-    return Difference(kept, difference.p_value)
+        views += [DifferenceView(models[0], model, comparison) for comparison in found]
+    return views, notes
 
 
 def _facts(run: _Run, model: str) -> RunFacts:
@@ -331,8 +332,8 @@ def _facts(run: _Run, model: str) -> RunFacts:
         rows=len(run.records),
         errors=sum(1 for r in records if r.get("error") is not None),
         retries=sum(max(0, int(_number(r.get("attempts")) or 1) - 1) for r in records),
-        duration=math.fsum(_number(s.get("duration")) or 0.0 for s in run.summaries),
-        concurrency=[_limits(s.get("concurrency")) for s in run.summaries],
+        duration=math.fsum(s.duration for s in run.summaries),
+        concurrency=[[limit for _, limit in s.concurrency] for s in run.summaries],
         usage=usage,
         cost=math.fsum(costs) if costs else _summary_cost(run),
     )
@@ -340,14 +341,7 @@ def _facts(run: _Run, model: str) -> RunFacts:
 
 def _summary_cost(run: _Run) -> float | None:
     """The cost the last summary holds (a run given a price table works it out)."""
-    return _number(run.summaries[-1].get("cost")) if run.summaries else None
-
-
-def _limits(history: Any) -> list[int]:
-    """The concurrency limits of one run's ``[[seconds, limit], ...]`` history."""
-    if not isinstance(history, list):
-        return []
-    return [int(p[1]) for p in history if isinstance(p, list) and len(p) == 2]
+    return run.summaries[-1].cost if run.summaries else None
 
 
 def text(value: Any) -> str:

@@ -5,6 +5,9 @@ errored rows counted as failures, and without errored rows. A metric whose name 
 resolve (a custom metric defined in user code) takes its value from the last stored summary
 (:class:`~dotevals.results.Summary`: ``metrics`` with errors, ``metrics_without_errors``
 without). Token usage is summed per model from the records.
+
+``dotevals show`` prints these figures and ``dotevals report`` draws them: both read them here,
+so the two always agree.
 """
 
 from __future__ import annotations
