@@ -223,6 +223,7 @@ def _compare_pair(
         )
     left_out = len((set(items_a) | set(items_b) | errored_a | errored_b) - set(common))
     columns = stored_a.header.columns if stored_a.header is not None else []
+    cluster = cluster or _stored_cluster(stored_a, stored_b)
     out = []
     both = (s for i in common for s in items_a[i].scores if s in items_b[i].scores)
     for score in dict.fromkeys(both):
@@ -240,6 +241,12 @@ def _compare_pair(
             ScoreComparison(*names, score, result, left_out + len(common) - len(ids), cluster)
         )
     return out
+
+
+def _stored_cluster(a: StoredEvaluation, b: StoredEvaluation) -> str | None:
+    """The cluster column both evaluations were run with (``@foreach(cluster=...)``), or None."""
+    found = {None if s.header is None else s.header.cluster for s in (a, b)}
+    return found.pop() if len(found) == 1 else None
 
 
 def _check_rows(

@@ -134,9 +134,10 @@ def evaluation_figures(
 ) -> EvaluationFigures:
     """Recompute an evaluation's figures from its final records (cost when priced)."""
     records = [stored.records[item] for item in sorted(stored.records)]
-    running = RunningMetrics()
+    header = stored.header
+    running = RunningMetrics(clustered=header is not None and header.cluster is not None)
     for record in records:
-        running.add(record.scores, record.is_error)
+        running.add(record.scores, record.is_error, record.cluster)
     with_errors, without_errors = running.results(True), running.results(False)
     summary = stored.summary or Summary()
     metrics = [

@@ -260,6 +260,8 @@ class Record:
     attempts: int = 1
     model: str | None = None
     usage: Usage | None = None
+    #: The row's cluster label, when the evaluation names a cluster column.
+    cluster: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -294,6 +296,8 @@ class Record:
             out["model"] = self.model
         if self.usage is not None:
             out["usage"] = self.usage.to_dict()
+        if self.cluster is not None:
+            out["cluster"] = self.cluster
         if self.extra:
             return {**self.extra, **out}
         return out
@@ -314,6 +318,7 @@ class Record:
             attempts=int(data.get("attempts") or 1),
             model=model if isinstance(model, str) else None,
             usage=Usage.from_dict(data.get("usage")),
+            cluster=_str(data.get("cluster")),
             extra=_unknown(data, _RECORD_FIELDS),
         )
 
@@ -337,6 +342,8 @@ class Header:
     provider: str | None = None
     #: How the run was set up: samples, concurrency, retries.
     options: dict[str, Any] = field(default_factory=dict)
+    #: The column naming each row's cluster (``@foreach(..., cluster=...)``), or None.
+    cluster: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -360,6 +367,7 @@ class Header:
             model=_str(data.get("model")),
             provider=_str(data.get("provider")),
             options=dict(options) if isinstance(options, dict) else {},
+            cluster=_str(data.get("cluster")),
             extra=_unknown(data, _HEADER_FIELDS),
         )
 
