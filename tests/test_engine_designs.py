@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,100 @@ def test_a_pytest_session_reports_clusters_and_gates_on_the_lower_bound(
         ]
     )
     assert result.stdout.str().count("n=40 (8 clusters) cluster") == 3  # the summary's 2 rows
+
+
+# -- repeated samples -------------------------------------------------------------------------
+
+#: Question i is answered right on the repeats r with (i + r) % 3 != 0 when i is even, always
+#: when i is odd: items differ, and so do the repeats of the even ones.
+QUESTIONS = [{"q": i} for i in range(12)]
+
+
+def _repeated(tmp_path: Path, calls: list[tuple[int, int]], **options: Any) -> Any:
+    seen: dict[int, int] = {}
+
+    @foreach("q", QUESTIONS, repeats=3, **options)
+    def eval_repeated(q: int) -> bool:
+        r = seen[q] = seen.get(q, -1) + 1
+        calls.append((q, r))
+        return q % 2 == 1 or (q + r) % 3 != 0
+
+    storage = f"json://{tmp_path / 'store'}"
+    return dotevals.run(eval_repeated, experiment="rep", storage=storage, progress=False)
+
+
+def _expected_values() -> dict[int, list[bool]]:
+    return {i: [i % 2 == 1 or (i + r) % 3 != 0 for r in range(3)] for i in range(12)}
+
+
+def test_repeats_run_each_row_k_times_as_records_of_their_own(tmp_path: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    results = _repeated(tmp_path, calls)
+    assert len(calls) == 36
+    got = [(r.item_id, r.repeat, r.dataset_row["q"]) for r in results.records]
+    assert got == [(3 * i + r, r, i) for i in range(12) for r in range(3)]
+    assert results.report.dataset_size == 36
+    assert Record.from_dict(results.records[4].to_dict()).repeat == 1
+
+
+def test_repeats_give_the_between_item_interval_and_the_within_item_variance(
+    tmp_path: Path,
+) -> None:
+    figure = _repeated(tmp_path, []).report.metrics["eval_repeated"]["accuracy"]
+    by_item = _expected_values()
+    item_means = [sum(v) / 3 for v in by_item.values()]
+    assert figure.value == pytest.approx(sum(item_means) / 12)
+    flat = [v for vs in by_item.values() for v in vs]
+    between = proportion_interval(flat, clusters=[i for i in by_item for _ in range(3)])
+    assert figure.ci95 == pytest.approx((between.lo, between.hi))
+    assert figure.n_clusters == 12
+    within = sum(statistics.variance(map(float, v)) for v in by_item.values()) / 12
+    assert (figure.within_variance, figure.repeats) == (pytest.approx(within), 3)
+    assert "within-item var 0.167 (3 repeats)" in str(figure)
+
+
+def test_a_resumed_run_runs_only_the_missing_repeats(tmp_path: Path) -> None:
+    first: list[tuple[int, int]] = []
+    _repeated(tmp_path, first, samples=5)
+    assert len(first) == 15
+    second: list[tuple[int, int]] = []
+    results = _repeated(tmp_path, second)
+    assert sorted({q for q, _ in second}) == list(range(5, 12)) and len(second) == 21
+    assert len(results.records) == 36 and results.report.metrics["eval_repeated"]["accuracy"]
+
+
+def test_show_and_json_report_the_within_item_variance(tmp_path: Path) -> None:
+    _repeated(tmp_path, [])
+    storage = f"json://{tmp_path / 'store'}"
+    text = CliRunner().invoke(main, ["show", "rep", "--storage", storage], env={"COLUMNS": "250"})
+    assert "within-item var 0.167 (3 repeats)" in text.output, text.output
+    out = json.loads(
+        CliRunner().invoke(main, ["show", "rep", "--storage", storage, "--json"]).output
+    )
+    figure = out["evaluations"][0]["metrics"][0]["with_errors"]
+    assert figure["repeats"] == 3 and figure["within_variance"] == pytest.approx(1 / 6)
+
+
+@pytest.mark.parametrize("repeats", [0, -1, 1.5, True])
+def test_a_repeat_count_that_is_not_a_whole_number_is_refused(repeats: Any) -> None:
+    with pytest.raises(ConfigurationError, match="repeats="):
+        foreach("q", ["a"], repeats=repeats)
+
+
+def test_a_pytest_session_shows_the_split(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    pytester.makepyfile(
+        eval_rep="""
+        from dotevals import foreach
+        @foreach("q", range(6), repeats=2)
+        def eval_twice(q):
+            return q % 2 == 0
+        """
+    )
+    result = pytester.runpytest("--experiment", "r")
+    result.assert_outcomes(passed=1)
+    assert "n=12 (6 clusters) cluster Wilson 95% within-item var 0.000 (2 repeats)" in (
+        result.stdout.str()
+    )

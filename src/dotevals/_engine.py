@@ -240,7 +240,7 @@ class _Run:
         self.options = options
         self.plan = plan
         self.name = plan.name
-        self.metrics = RunningMetrics(clustered=spec.cluster is not None)
+        self.metrics = RunningMetrics(clustered=spec.cluster is not None, repeats=spec.repeats)
         self.error_types: dict[str, int] = {}
         self.done = self.ran = self.successes = 0
         self.total: int | None = None
@@ -266,10 +266,14 @@ class _Run:
         for item_id, record in stored.records.items():
             if not record.is_error:
                 self.completed[item_id] = record.dataset_row
-                self.metrics.add(record.scores, False, record.cluster)
+                self.metrics.add(record.scores, False, record.cluster, self._item(record))
                 self._count_usage(record)
         self.done = len(self.completed)
         self._stored_summary = stored.summary
+
+    def _item(self, record: Record) -> int | None:
+        """The index of a record's row, with repeats (its item id is ``row * K + repeat``)."""
+        return None if record.repeat is None else record.item_id // self.spec.repeats
 
     def _check_unchanged(self, item: Item) -> None:
         stored = self.completed[item.item_id]
@@ -293,6 +297,15 @@ class _Run:
             yield item
 
     def _items(self) -> Iterator[Item]:
+        repeats = self.spec.repeats
+        if repeats == 1:
+            yield from self._rows()
+            return
+        for item in self._rows():  # repeat r of row i is item i * K + r: stable, resumable
+            for r in range(repeats):
+                yield dataclasses.replace(item, item_id=item.item_id * repeats + r, repeat=r)
+
+    def _rows(self) -> Iterator[Item]:
         columns, cluster = self.spec.columns, self.spec.cluster
         for item_id, row in enumerate(self._raw):
             if isinstance(row, BadRow):  # a row the loader could not read: its error record
@@ -323,6 +336,7 @@ class _Run:
                 "concurrency": type(self.strategy).__name__,
                 "max_retries": self.retry.max_retries,
                 "batch_size": self.spec.batch_size,
+                "repeats": self.spec.repeats,
             },
         )
 
@@ -427,6 +441,7 @@ class _Run:
             self.model,
             usage,
             item.cluster,
+            item.repeat,
         )
 
     def _record_value(
@@ -450,6 +465,7 @@ class _Run:
             model or self.model,
             returned_usage or usage,
             item.cluster,
+            item.repeat,
         )
 
     def store(self, records: list[Record]) -> None:
@@ -461,7 +477,7 @@ class _Run:
             except Warning as warning:  # a filter made it an error; the record is stored
                 self.deferred = self.deferred or warning
             is_error = record.error is not None
-            self.metrics.add(record.scores, is_error, record.cluster)
+            self.metrics.add(record.scores, is_error, record.cluster, self._item(record))
             if record.usage is not None:
                 self._count_usage(record)
             self.done += 1
@@ -648,11 +664,12 @@ def _error_info(exc: BaseException, with_tb: bool = True) -> ErrorInfo:
 
 
 def _total(spec: EvaluationSpec, samples: int | None) -> int | None:
+    """Records a complete run holds: rows (after ``samples``) times ``repeats``."""
     try:
         n = len(spec.dataset)  # type: ignore[arg-type]
     except TypeError:
-        return samples
-    return min(n, samples) if samples else n
+        return None if samples is None else samples * spec.repeats
+    return (min(n, samples) if samples else n) * spec.repeats
 
 
 async def evaluate(

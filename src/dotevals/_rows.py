@@ -43,6 +43,8 @@ class Item:
     problem_type: str = "ValueError"
     #: The row's cluster label (the value of the evaluation's cluster column, as text).
     cluster: str | None = None
+    #: Which run of the row this is, with ``repeats=K`` (0 to K - 1); None without repeats.
+    repeat: int | None = None
 
 
 def row_kwargs(columns: Sequence[str], row: Any) -> tuple[dict[str, Any] | None, str | None]:

@@ -55,6 +55,7 @@ _OPTIONS: Final = frozenset(
         "storage",
         "model",
         "cluster",
+        "repeats",
     }
 )
 #: Rows per call of ``@batch`` when no ``batch_size`` is given.
@@ -89,6 +90,12 @@ class EvaluationSpec:
     def cluster(self) -> str | None:
         """The column naming each row's cluster (``cluster="passage_id"``), or None."""
         return self.options.get("cluster")
+
+    @property
+    def repeats(self) -> int:
+        """How many times each row runs (``repeats=K``; each run its own record)."""
+        repeats: int = self.options.get("repeats", 1)
+        return repeats
 
 
 def parse_columns(columns: str | Iterable[str]) -> tuple[str, ...]:
@@ -183,6 +190,9 @@ def _normalize(options: Mapping[str, Any]) -> dict[str, Any]:
     _check_options(options)
     kept = {k: v for k, v in options.items() if v is not None}
     _check_threshold(kept.get("threshold"))
+    repeats = kept.get("repeats", 1)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ConfigurationError(f"repeats={repeats!r}: give how many times to run each row (>= 1)")
     cluster = kept.get("cluster")
     if cluster is not None and (not isinstance(cluster, str) or not cluster.strip()):
         raise ConfigurationError(

@@ -20,7 +20,9 @@ that metrics stored by name can be computed again when results are read back.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import statistics
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Final
 
@@ -176,6 +178,11 @@ class RunningMetrics:
     ``clustered=True`` makes every interval cluster-robust: each record is added with its
     cluster label (a record without one is a cluster of its own), and every metric keeps its
     values and labels (:func:`~dotevals.stats.interval_for`, or a cluster bootstrap).
+
+    ``repeats=K`` (each row run K times; records added with their row's index as ``item``):
+    each item is a cluster of its repeats unless a cluster label is given, so the mean is the
+    mean of the item means with the between-item interval, and mean-like figures also carry
+    the mean within-item variance of the repeats (Miller's split).
     """
 
     def __init__(
@@ -184,11 +191,13 @@ class RunningMetrics:
         resamples: int = DEFAULT_RESAMPLES,
         seed: int = 0,
         clustered: bool = False,
+        repeats: int = 1,
     ) -> None:
         self.level = level
         self.resamples = resamples
         self.seed = seed
-        self.clustered = clustered
+        self.repeats = repeats
+        self.clustered = clustered or repeats > 1
         self.total = 0
         self.errors = 0
         self._moments: dict[tuple[str, str], _Moments] = {}
@@ -196,13 +205,27 @@ class RunningMetrics:
         #: Clustered: each metric's cluster labels (beside its values), and errored rows'.
         self._labels: dict[tuple[str, str], list[Hashable]] = {}
         self._error_labels: list[Hashable] = []
+        #: With repeats: the item (row index) of each value, and of each errored record.
+        self._items: dict[tuple[str, str], list[int]] = {}
+        self._error_items: list[int] = []
 
-    def add(self, scores: Iterable[Score], is_error: bool, cluster: str | None = None) -> None:
-        """Count one record; metrics given as objects are used, names are resolved."""
+    def add(
+        self,
+        scores: Iterable[Score],
+        is_error: bool,
+        cluster: str | None = None,
+        item: int | None = None,
+    ) -> None:
+        """Count one record; metrics given as objects are used, names are resolved.
+
+        ``cluster`` is the record's cluster label, ``item`` its row's index (with repeats).
+        """
         self.total += 1
         if self.clustered:
-            label = ("row", self.total) if cluster is None else cluster  # alone in its cluster
-            self._add_clustered(scores, is_error, label)
+            label: Hashable = cluster
+            if cluster is None:  # alone in its cluster (with its repeats)
+                label = ("row", self.total) if item is None else ("item", item)
+            self._add_clustered(scores, is_error, label, item)
             return
         if is_error:
             self.errors += 1
@@ -230,10 +253,13 @@ class RunningMetrics:
                     slot = self._values[key] = (code, slot[1])
                 slot[1].append(value)
 
-    def _add_clustered(self, scores: Iterable[Score], is_error: bool, label: Hashable) -> None:
+    def _add_clustered(
+        self, scores: Iterable[Score], is_error: bool, label: Hashable, item: int | None
+    ) -> None:
         if is_error:
             self.errors += 1
             self._error_labels.append(label)
+            self._error_items.append(-self.total if item is None else item)
             return
         for score in scores:
             for metric in score.metrics:
@@ -245,6 +271,7 @@ class RunningMetrics:
                     slot = self._values[key] = (code, slot[1] if slot else [])
                 slot[1].append(score.value)
                 self._labels.setdefault(key, []).append(label)
+                self._items.setdefault(key, []).append(-self.total if item is None else item)
 
     def results(
         self, with_errors: bool = True, bootstrap: bool = True
@@ -262,8 +289,24 @@ class RunningMetrics:
             labels = None
             if self.clustered:
                 labels = self._labels[score, m_name] + self._error_labels[:extra]
-            out.setdefault(score, {})[m_name] = self._custom(obj, data, bootstrap, labels)
+            figure = self._custom(obj, data, bootstrap, labels)
+            if self.repeats > 1 and m_name in _MEAN_LIKE:
+                items = self._items[score, m_name] + self._error_items[:extra]
+                figure = self._with_split(figure, data, items, m_name)
+            out.setdefault(score, {})[m_name] = figure
         return out
+
+    def _with_split(
+        self, figure: IntervalValue, data: list[Any], items: list[int], m_name: str
+    ) -> IntervalValue:
+        """The figure with the mean within-item variance of the repeats (Miller's split)."""
+        groups: dict[int, list[float]] = {}
+        for value, item in zip(data, items):
+            x = _as_number(value) if m_name == "mean" else float(bool(value))
+            groups.setdefault(item, []).append(x)
+        variances = [statistics.variance(g) for g in groups.values() if len(g) > 1]
+        within = sum(variances) / len(variances) if variances else None
+        return dataclasses.replace(figure, within_variance=within, repeats=self.repeats)
 
     def _custom(
         self, obj: Metric, data: list[Any], bootstrap: bool, labels: list[Hashable] | None = None
