@@ -242,3 +242,16 @@ def test_a_pytest_session_shows_the_split(
     assert "n=12 (6 clusters) cluster Wilson 95% within-item var 0.000 (2 repeats)" in (
         result.stdout.str()
     )
+
+
+def test_compare_of_repeated_runs_clusters_by_row(tmp_path: Path) -> None:
+    storage = f"json://{tmp_path / 'store'}"
+    for experiment in ("a", "b"):
+
+        @foreach("q", QUESTIONS, repeats=3)
+        def eval_repeated(q: int) -> bool:
+            return q % 2 == 1
+
+        dotevals.run(eval_repeated, experiment=experiment, storage=storage, progress=False)
+    found = dotevals.compare("a", "b", storage=storage).scores[0].result
+    assert found.diff.n_clusters == 12
