@@ -255,3 +255,23 @@ def test_compare_of_repeated_runs_clusters_by_row(tmp_path: Path) -> None:
         dotevals.run(eval_repeated, experiment=experiment, storage=storage, progress=False)
     found = dotevals.compare("a", "b", storage=storage).scores[0].result
     assert found.diff.n_clusters == 12
+
+
+def test_an_errored_repeat_alone_runs_again(tmp_path: Path) -> None:
+    storage = f"json://{tmp_path / 'store'}"
+    calls: list[int] = []
+    failing = {"on": True}
+
+    @foreach("q", QUESTIONS, repeats=3)
+    def eval_flaky(q: int) -> bool:
+        calls.append(q)
+        if failing["on"] and q == 4 and calls.count(4) == 2:
+            raise RuntimeError("flaky")
+        return True
+
+    first = dotevals.run(eval_flaky, experiment="f", storage=storage, progress=False)
+    assert [r.item_id for r in first.records if r.is_error] == [13]
+    failing["on"], calls[:] = False, []
+    second = dotevals.run(eval_flaky, experiment="f", storage=storage, progress=False)
+    assert calls == [4] and not any(r.is_error for r in second.records)
+    assert {r.item_id: r.repeat for r in second.records}[13] == 1

@@ -297,10 +297,9 @@ class _Run:
             yield item
 
     def _items(self) -> Iterator[Item]:
-        repeats = self.spec.repeats
-        if repeats == 1:
-            yield from self._rows()
-            return
+        return self._rows() if self.spec.repeats == 1 else self._repeated(self.spec.repeats)
+
+    def _repeated(self, repeats: int) -> Iterator[Item]:
         for item in self._rows():  # repeat r of row i is item i * K + r: stable, resumable
             for r in range(repeats):
                 yield dataclasses.replace(item, item_id=item.item_id * repeats + r, repeat=r)
@@ -477,7 +476,10 @@ class _Run:
             except Warning as warning:  # a filter made it an error; the record is stored
                 self.deferred = self.deferred or warning
             is_error = record.error is not None
-            self.metrics.add(record.scores, is_error, record.cluster, self._item(record))
+            if self.metrics.clustered:  # a design (cluster=, repeats=) labels each record
+                self.metrics.add(record.scores, is_error, record.cluster, self._item(record))
+            else:
+                self.metrics.add(record.scores, is_error)
             if record.usage is not None:
                 self._count_usage(record)
             self.done += 1
