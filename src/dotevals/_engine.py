@@ -17,7 +17,7 @@ import logging
 import shlex
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -29,6 +29,7 @@ from dotevals._rows import (
     FINGERPRINT_ROWS,
     Item,
     check_reusable,
+    cluster_label,
     fingerprint,
     jsonable,
     row_kwargs,
@@ -52,6 +53,7 @@ from dotevals.results import (
     Summary,
     Usage,
     add_usage,
+    format_metric,
 )
 from dotevals.retry import RetryPolicy, is_throttle
 from dotevals.storage import RecordWriter, Storage
@@ -238,7 +240,7 @@ class _Run:
         self.options = options
         self.plan = plan
         self.name = plan.name
-        self.metrics = RunningMetrics()
+        self.metrics = RunningMetrics(clustered=spec.cluster is not None, repeats=spec.repeats)
         self.error_types: dict[str, int] = {}
         self.done = self.ran = self.successes = 0
         self.total: int | None = None
@@ -264,10 +266,14 @@ class _Run:
         for item_id, record in stored.records.items():
             if not record.is_error:
                 self.completed[item_id] = record.dataset_row
-                self.metrics.add(record.scores, False)
+                self.metrics.add(record.scores, False, record.cluster, self._item(record))
                 self._count_usage(record)
         self.done = len(self.completed)
         self._stored_summary = stored.summary
+
+    def _item(self, record: Record) -> int | None:
+        """The index of a record's row, with repeats (its item id is ``row * K + repeat``)."""
+        return None if record.repeat is None else record.item_id // self.spec.repeats
 
     def _check_unchanged(self, item: Item) -> None:
         stored = self.completed[item.item_id]
@@ -291,13 +297,26 @@ class _Run:
             yield item
 
     def _items(self) -> Iterator[Item]:
-        columns = self.spec.columns
+        return self._rows() if self.spec.repeats == 1 else self._repeated(self.spec.repeats)
+
+    def _repeated(self, repeats: int) -> Iterator[Item]:
+        for item in self._rows():  # repeat r of row i is item i * K + r: stable, resumable
+            for r in range(repeats):
+                yield dataclasses.replace(item, item_id=item.item_id * repeats + r, repeat=r)
+
+    def _rows(self) -> Iterator[Item]:
+        columns, cluster = self.spec.columns, self.spec.cluster
         for item_id, row in enumerate(self._raw):
             if isinstance(row, BadRow):  # a row the loader could not read: its error record
                 yield Item(item_id, row.to_dict(), None, str(row), "BadRow")
                 continue
             kwargs, problem = row_kwargs(columns, row)
-            yield Item(item_id, row, kwargs, problem)
+            if cluster is None:
+                yield Item(item_id, row, kwargs, problem)
+                continue
+            label, missing = cluster_label(cluster, columns, row)
+            yield Item(item_id, row, kwargs if missing is None else None, problem or missing,
+                       cluster=label)  # fmt: skip
 
     def header(self, head: list[Any]) -> Header:
         """What the store's header line says about this evaluation."""
@@ -305,6 +324,7 @@ class _Run:
             experiment=self.options.experiment,
             evaluation=self.name,
             columns=list(self.spec.columns),
+            cluster=self.spec.cluster,
             dataset_fingerprint=fingerprint(self.spec.columns, head),
             dotevals_version=_meta.version(),
             git_commit=_meta.git_commit(),
@@ -315,6 +335,7 @@ class _Run:
                 "concurrency": type(self.strategy).__name__,
                 "max_retries": self.retry.max_retries,
                 "batch_size": self.spec.batch_size,
+                "repeats": self.spec.repeats,
             },
         )
 
@@ -418,6 +439,8 @@ class _Run:
             attempts,
             self.model,
             usage,
+            item.cluster,
+            item.repeat,
         )
 
     def _record_value(
@@ -440,6 +463,8 @@ class _Run:
             outcome.attempts,
             model or self.model,
             returned_usage or usage,
+            item.cluster,
+            item.repeat,
         )
 
     def store(self, records: list[Record]) -> None:
@@ -451,7 +476,10 @@ class _Run:
             except Warning as warning:  # a filter made it an error; the record is stored
                 self.deferred = self.deferred or warning
             is_error = record.error is not None
-            self.metrics.add(record.scores, is_error)
+            if self.metrics.clustered:  # a design (cluster=, repeats=) labels each record
+                self.metrics.add(record.scores, is_error, record.cluster, self._item(record))
+            else:
+                self.metrics.add(record.scores, is_error)
             if record.usage is not None:
                 self._count_usage(record)
             self.done += 1
@@ -638,11 +666,12 @@ def _error_info(exc: BaseException, with_tb: bool = True) -> ErrorInfo:
 
 
 def _total(spec: EvaluationSpec, samples: int | None) -> int | None:
+    """Records a complete run holds: rows (after ``samples``) times ``repeats``."""
     try:
         n = len(spec.dataset)  # type: ignore[arg-type]
     except TypeError:
-        return samples
-    return min(n, samples) if samples else n
+        return None if samples is None else samples * spec.repeats
+    return (min(n, samples) if samples else n) * spec.repeats
 
 
 async def evaluate(
@@ -708,16 +737,32 @@ def check_thresholds(spec: EvaluationSpec, report: EvaluationReport) -> str | No
         value = _find_metric(report.metrics, key)
         if value is None:
             return f"threshold on {key!r}: no such metric (have {_metric_keys(report.metrics)})"
-        if value < minimum:
-            return f"{key} = {value:.4f} is below the threshold {minimum}"
+        reason = _below(key, value, minimum)
+        if reason is not None:
+            return reason
     return None
 
 
-def _find_metric(metrics: dict[str, dict[str, MetricValue]], key: str) -> float | None:
+def _below(key: str, value: MetricValue, minimum: float | Mapping[str, float]) -> str | None:
+    """Why ``value`` misses the threshold ``minimum`` (a number, or ``{"lower": number}``)."""
+    if not isinstance(minimum, Mapping):
+        if value.value < minimum:
+            return f"{key} = {value.value:.4f} is below the threshold {minimum}"
+        return None
+    lower, bound = minimum["lower"], value.ci95[0]
+    if bound != bound or bound < lower:  # NaN: no interval, so no evidence it clears the bar
+        return (
+            f"{key} = {format_metric(value)}: the interval's lower bound is below the "
+            f"threshold {lower}"
+        )
+    return None
+
+
+def _find_metric(metrics: dict[str, dict[str, MetricValue]], key: str) -> MetricValue | None:
     score, _, name = key.rpartition(".")
     for s, ms in metrics.items():
         if (not score or s == score) and name in ms:
-            return ms[name].value
+            return ms[name]
     return None
 
 

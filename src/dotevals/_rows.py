@@ -23,6 +23,7 @@ __all__ = [
     "FINGERPRINT_ROWS",
     "Item",
     "check_reusable",
+    "cluster_label",
     "fingerprint",
     "jsonable",
     "row_kwargs",
@@ -40,6 +41,10 @@ class Item:
     kwargs: dict[str, Any] | None
     problem: str | None = None
     problem_type: str = "ValueError"
+    #: The row's cluster label (the value of the evaluation's cluster column, as text).
+    cluster: str | None = None
+    #: Which run of the row this is, with ``repeats=K`` (0 to K - 1); None without repeats.
+    repeat: int | None = None
 
 
 def row_kwargs(columns: Sequence[str], row: Any) -> tuple[dict[str, Any] | None, str | None]:
@@ -58,6 +63,30 @@ def row_kwargs(columns: Sequence[str], row: Any) -> tuple[dict[str, Any] | None,
     if len(columns) == 1:
         return {columns[0]: row}, None
     return None, f"row {row!r} is not a tuple, list or dict for columns {list(columns)}"
+
+
+def cluster_label(column: str, columns: Sequence[str], row: Any) -> tuple[str | None, str | None]:
+    """The label of a row's cluster: the value of ``column`` (a key of a dict row, or one of
+    the columns), as its JSON text; or why the row has none."""
+    if isinstance(row, dict):
+        if column in row:
+            return _label_text(row[column]), None
+        return None, f"row has no cluster column {column!r}; its keys are {sorted(map(str, row))}"
+    if column in columns:
+        kwargs, _ = row_kwargs(columns, row)
+        if kwargs is not None:
+            return _label_text(kwargs[column]), None
+    return None, (
+        f"row {row!r} has no cluster column {column!r}: give dict rows with that key, "
+        f"or make it one of the columns {list(columns)}"
+    )
+
+
+_LABEL_ENCODER: Final = json.JSONEncoder(sort_keys=True, default=repr, ensure_ascii=False)
+
+
+def _label_text(value: Any) -> str:
+    return value if isinstance(value, str) else _LABEL_ENCODER.encode(value)
 
 
 def jsonable(value: Any) -> Any:

@@ -223,13 +223,17 @@ def _compare_pair(
         )
     left_out = len((set(items_a) | set(items_b) | errored_a | errored_b) - set(common))
     columns = stored_a.header.columns if stored_a.header is not None else []
+    cluster = cluster or _stored_cluster(stored_a, stored_b)
+    repeats = _stored_repeats(stored_a, stored_b)
     out = []
     both = (s for i in common for s in items_a[i].scores if s in items_b[i].scores)
     for score in dict.fromkeys(both):
         ids = [i for i in common if score in items_a[i].scores and score in items_b[i].scores]
-        labels = (
-            None if cluster is None else [_label(items_a[i].row, columns, cluster, i) for i in ids]
-        )
+        labels: list[Hashable] | None = None
+        if cluster is not None:
+            labels = [_label(items_a[i].row, columns, cluster, i) for i in ids]
+        elif repeats > 1:  # each row's repeats form a cluster (item id row * K + repeat)
+            labels = [i // repeats for i in ids]
         result = paired_difference(
             [items_a[i].scores[score] for i in ids],
             [items_b[i].scores[score] for i in ids],
@@ -240,6 +244,19 @@ def _compare_pair(
             ScoreComparison(*names, score, result, left_out + len(common) - len(ids), cluster)
         )
     return out
+
+
+def _stored_cluster(a: StoredEvaluation, b: StoredEvaluation) -> str | None:
+    """The cluster column both evaluations were run with (``@foreach(cluster=...)``), or None."""
+    found = {None if s.header is None else s.header.cluster for s in (a, b)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _stored_repeats(a: StoredEvaluation, b: StoredEvaluation) -> int:
+    """The ``repeats`` both evaluations were run with (1 when they differ or are unknown)."""
+    found = {None if s.header is None else s.header.options.get("repeats") for s in (a, b)}
+    k = found.pop() if len(found) == 1 else None
+    return k if isinstance(k, int) and k > 1 else 1
 
 
 def _check_rows(

@@ -54,6 +54,8 @@ _OPTIONS: Final = frozenset(
         "retries",
         "storage",
         "model",
+        "cluster",
+        "repeats",
     }
 )
 #: Rows per call of ``@batch`` when no ``batch_size`` is given.
@@ -79,9 +81,21 @@ class EvaluationSpec:
     dataset_opened: bool = field(default=False, init=False, compare=False, repr=False)
 
     @property
-    def threshold(self) -> Mapping[str, float]:
-        """Minimum metric values (``{"accuracy": 0.8}``) below which the evaluation fails."""
+    def threshold(self) -> Mapping[str, float | Mapping[str, float]]:
+        """Minimum metric values below which the evaluation fails: ``{"accuracy": 0.8}`` on
+        the point estimate, ``{"accuracy": {"lower": 0.8}}`` on the interval's lower bound."""
         return self.options.get("threshold") or {}
+
+    @property
+    def cluster(self) -> str | None:
+        """The column naming each row's cluster (``cluster="passage_id"``), or None."""
+        return self.options.get("cluster")
+
+    @property
+    def repeats(self) -> int:
+        """How many times each row runs (``repeats=K``; each run its own record)."""
+        repeats: int = self.options.get("repeats", 1)
+        return repeats
 
 
 def parse_columns(columns: str | Iterable[str]) -> tuple[str, ...]:
@@ -145,10 +159,46 @@ def retries_to_max_retries(retries: Any) -> int | None:
     )
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_threshold(threshold: Any) -> None:
+    """Refuse a threshold that is not ``{metric: number}`` or ``{metric: {"lower": number}}``."""
+    if threshold is None:
+        return
+    bad = (
+        [repr(threshold)]
+        if not isinstance(threshold, Mapping)
+        else [
+            f"{k!r}: {v!r}"
+            for k, v in threshold.items()
+            if not _is_number(v)
+            and not (isinstance(v, Mapping) and set(v) == {"lower"} and _is_number(v["lower"]))
+        ]
+    )
+    if bad:
+        raise ConfigurationError(
+            f"threshold {', '.join(bad)}: give {{metric: minimum}} for the point estimate or "
+            '{metric: {"lower": minimum}} for the lower bound of its interval, '
+            'e.g. threshold={"accuracy": {"lower": 0.7}}'
+        )
+
+
 def _normalize(options: Mapping[str, Any]) -> dict[str, Any]:
     """Checked options without None values; dotevals 0.26's ``retries``/``storage`` handled."""
     _check_options(options)
     kept = {k: v for k, v in options.items() if v is not None}
+    _check_threshold(kept.get("threshold"))
+    repeats = kept.get("repeats", 1)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ConfigurationError(f"repeats={repeats!r}: give how many times to run each row (>= 1)")
+    cluster = kept.get("cluster")
+    if cluster is not None and (not isinstance(cluster, str) or not cluster.strip()):
+        raise ConfigurationError(
+            f"cluster={cluster!r}: give the name of the column that labels each row's cluster, "
+            "e.g. cluster='passage_id'"
+        )
     if "retries" in kept:
         retries = retries_to_max_retries(kept["retries"])
         if retries is not None:

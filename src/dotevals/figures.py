@@ -134,9 +134,13 @@ def evaluation_figures(
 ) -> EvaluationFigures:
     """Recompute an evaluation's figures from its final records (cost when priced)."""
     records = [stored.records[item] for item in sorted(stored.records)]
-    running = RunningMetrics()
+    header = stored.header or Header("", "")
+    repeats = header.options.get("repeats")
+    k = repeats if isinstance(repeats, int) and repeats > 1 else 1
+    running = RunningMetrics(clustered=header.cluster is not None, repeats=k)
     for record in records:
-        running.add(record.scores, record.is_error)
+        item = None if record.repeat is None else record.item_id // k
+        running.add(record.scores, record.is_error, record.cluster, item)
     with_errors, without_errors = running.results(True), running.results(False)
     summary = stored.summary or Summary()
     metrics = [
@@ -197,7 +201,8 @@ def _finite(value: float) -> float | None:
 
 def metric_value_dict(value: MetricValue | None) -> dict[str, Any] | None:
     """A metric value as strict JSON: unknown figures (NaN) become ``null``; a recomputed
-    figure also says its interval's method, level, clusters and why it has none."""
+    figure also says its interval's method, level, clusters and why it has none, and with
+    repeated samples the within-item variance."""
     if value is None:
         return None
     low, high = value.ci95
@@ -215,6 +220,8 @@ def metric_value_dict(value: MetricValue | None) -> dict[str, Any] | None:
             n_clusters=value.n_clusters,
             reason=value.reason,
         )
+        if value.repeats is not None:
+            out.update(within_variance=value.within_variance, repeats=value.repeats)
     return out
 
 

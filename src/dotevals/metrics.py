@@ -20,15 +20,18 @@ that metrics stored by name can be computed again when results are read back.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Callable, Iterable
+import statistics
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, Final
 
-from dotevals.results import IntervalValue, Metric, MetricValue, Score
+from dotevals.results import IntervalValue, Metric, MetricValue, Score, metric_name
 from dotevals.stats import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
     bootstrap_interval,
+    interval_for,
     skewness,
     t_interval,
     wilson_interval,
@@ -171,22 +174,59 @@ class RunningMetrics:
     left out of the figures ``with_errors=False``. Metrics that are not mean-like keep their
     score's values and are computed when asked, with a bootstrap interval over the rows
     (``resamples`` draws from ``random.Random(seed)``: the same rows give the same interval).
+
+    ``clustered=True`` makes every interval cluster-robust: each record is added with its
+    cluster label (a record without one is a cluster of its own), and every metric keeps its
+    values and labels (:func:`~dotevals.stats.interval_for`, or a cluster bootstrap).
+
+    ``repeats=K`` (each row run K times; records added with their row's index as ``item``):
+    each item is a cluster of its repeats unless a cluster label is given, so the mean is the
+    mean of the item means with the between-item interval, and mean-like figures also carry
+    the mean within-item variance of the repeats (Miller's split).
     """
 
     def __init__(
-        self, level: float = DEFAULT_LEVEL, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+        self,
+        level: float = DEFAULT_LEVEL,
+        resamples: int = DEFAULT_RESAMPLES,
+        seed: int = 0,
+        clustered: bool = False,
+        repeats: int = 1,
     ) -> None:
         self.level = level
         self.resamples = resamples
         self.seed = seed
+        self.repeats = repeats
+        self.clustered = clustered or repeats > 1
         self.total = 0
         self.errors = 0
         self._moments: dict[tuple[str, str], _Moments] = {}
         self._values: dict[tuple[str, str], tuple[Metric | None, list[Any]]] = {}
+        #: Clustered: each metric's cluster labels (beside its values), and errored rows'.
+        self._labels: dict[tuple[str, str], list[Hashable]] = {}
+        self._error_labels: list[Hashable] = []
+        #: With repeats: the item (row index) of each value, and of each errored record.
+        self._items: dict[tuple[str, str], list[int]] = {}
+        self._error_items: list[int] = []
 
-    def add(self, scores: Iterable[Score], is_error: bool) -> None:
-        """Count one record; metrics given as objects are used, names are resolved."""
+    def add(
+        self,
+        scores: Iterable[Score],
+        is_error: bool,
+        cluster: str | None = None,
+        item: int | None = None,
+    ) -> None:
+        """Count one record; metrics given as objects are used, names are resolved.
+
+        ``cluster`` is the record's cluster label, ``item`` its row's index (with repeats).
+        """
         self.total += 1
+        if self.clustered:
+            label: Hashable = cluster
+            if cluster is None:  # alone in its cluster (with its repeats)
+                label = ("row", self.total) if item is None else ("item", item)
+            self._add_clustered(scores, is_error, label, item)
+            return
         if is_error:
             self.errors += 1
             return
@@ -213,6 +253,26 @@ class RunningMetrics:
                     slot = self._values[key] = (code, slot[1])
                 slot[1].append(value)
 
+    def _add_clustered(
+        self, scores: Iterable[Score], is_error: bool, label: Hashable, item: int | None
+    ) -> None:
+        if is_error:
+            self.errors += 1
+            self._error_labels.append(label)
+            self._error_items.append(-self.total if item is None else item)
+            return
+        for score in scores:
+            for metric in score.metrics:
+                m_name = metric_name(metric)
+                key = (score.name, m_name)
+                slot = self._values.get(key)
+                if slot is None or (slot[0] is None and not isinstance(metric, str)):
+                    code = metric if not isinstance(metric, str) else resolve_metric(m_name)
+                    slot = self._values[key] = (code, slot[1] if slot else [])
+                slot[1].append(score.value)
+                self._labels.setdefault(key, []).append(label)
+                self._items.setdefault(key, []).append(-self.total if item is None else item)
+
     def results(
         self, with_errors: bool = True, bootstrap: bool = True
     ) -> dict[str, dict[str, MetricValue]]:
@@ -226,15 +286,39 @@ class RunningMetrics:
             if obj is None:
                 continue
             data = values + [False] * extra
-            out.setdefault(score, {})[m_name] = self._custom(obj, data, bootstrap)
+            labels = None
+            if self.clustered:
+                labels = self._labels[score, m_name] + self._error_labels[:extra]
+            figure = self._custom(obj, data, bootstrap, labels)
+            if self.repeats > 1 and m_name in _MEAN_LIKE:
+                items = self._items[score, m_name] + self._error_items[:extra]
+                figure = self._with_split(figure, data, items, m_name)
+            out.setdefault(score, {})[m_name] = figure
         return out
 
-    def _custom(self, obj: Metric, data: list[Any], bootstrap: bool) -> IntervalValue:
+    def _with_split(
+        self, figure: IntervalValue, data: list[Any], items: list[int], m_name: str
+    ) -> IntervalValue:
+        """The figure with the mean within-item variance of the repeats (Miller's split)."""
+        groups: dict[int, list[float]] = {}
+        for value, item in zip(data, items):
+            x = _as_number(value) if m_name == "mean" else float(bool(value))
+            groups.setdefault(item, []).append(x)
+        variances = [statistics.variance(g) for g in groups.values() if len(g) > 1]
+        within = sum(variances) / len(variances) if variances else None
+        return dataclasses.replace(figure, within_variance=within, repeats=self.repeats)
+
+    def _custom(
+        self, obj: Metric, data: list[Any], bootstrap: bool, labels: list[Hashable] | None = None
+    ) -> IntervalValue:
         value = float(obj(data))
+        if labels is not None and getattr(obj, "__name__", None) in _MEAN_LIKE:
+            xs = [_as_number(v) if obj.__name__ == "mean" else float(bool(v)) for v in data]
+            return IntervalValue.of(interval_for(xs, self.level, labels), value)
         if not bootstrap:
             return IntervalValue(value, math.nan, len(data), method="bootstrap", level=self.level)
         try:
-            interval = bootstrap_interval(data, obj, self.level, None, self.resamples, self.seed)
+            interval = bootstrap_interval(data, obj, self.level, labels, self.resamples, self.seed)
         except Exception as exc:  # noqa: BLE001 -- user metric code failing on a resample
             reason = f"the metric failed on a resample ({type(exc).__name__}: {exc})"
             return IntervalValue(value, math.nan, len(data), None, None, "bootstrap", self.level,

@@ -260,6 +260,10 @@ class Record:
     attempts: int = 1
     model: str | None = None
     usage: Usage | None = None
+    #: The row's cluster label, when the evaluation names a cluster column.
+    cluster: str | None = None
+    #: Which run of the row this record is, with ``repeats=K``.
+    repeat: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -294,6 +298,10 @@ class Record:
             out["model"] = self.model
         if self.usage is not None:
             out["usage"] = self.usage.to_dict()
+        if self.cluster is not None:
+            out["cluster"] = self.cluster
+        if self.repeat is not None:
+            out["repeat"] = self.repeat
         if self.extra:
             return {**self.extra, **out}
         return out
@@ -314,6 +322,8 @@ class Record:
             attempts=int(data.get("attempts") or 1),
             model=model if isinstance(model, str) else None,
             usage=Usage.from_dict(data.get("usage")),
+            cluster=_str(data.get("cluster")),
+            repeat=_whole(data.get("repeat")),
             extra=_unknown(data, _RECORD_FIELDS),
         )
 
@@ -337,6 +347,8 @@ class Header:
     provider: str | None = None
     #: How the run was set up: samples, concurrency, retries.
     options: dict[str, Any] = field(default_factory=dict)
+    #: The column naming each row's cluster (``@foreach(..., cluster=...)``), or None.
+    cluster: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -360,6 +372,7 @@ class Header:
             model=_str(data.get("model")),
             provider=_str(data.get("provider")),
             options=dict(options) if isinstance(options, dict) else {},
+            cluster=_str(data.get("cluster")),
             extra=_unknown(data, _HEADER_FIELDS),
         )
 
@@ -445,6 +458,8 @@ class MetricValue:
             level if level is not None and 0 < level < 1 else DEFAULT_LEVEL,
             None if clusters is None or not math.isfinite(clusters) else int(clusters),
             _str(data.get("reason")),
+            _number(data.get("within_variance")),
+            _whole(data.get("repeats")),
         )
 
 
@@ -457,9 +472,15 @@ class IntervalValue(MetricValue):
     level: float = DEFAULT_LEVEL
     n_clusters: int | None = None
     reason: str | None = None
+    #: With repeated samples: the mean within-item variance of the repeats (Miller's split).
+    within_variance: float | None = None
+    repeats: int | None = None
 
     def _key(self) -> tuple[Any, ...]:
-        return (*super()._key(), self.method, self.level, self.n_clusters, self.reason)
+        return (
+            *super()._key(), self.method, self.level, self.n_clusters, self.reason,
+            self.within_variance, self.repeats,
+        )  # fmt: skip
 
     @classmethod
     def of(cls, interval: Interval, value: float | None = None) -> IntervalValue:
@@ -496,10 +517,18 @@ class IntervalValue(MetricValue):
         out.update(
             method=self.method, level=self.level, n_clusters=self.n_clusters, reason=self.reason
         )
+        if self.repeats is not None:
+            out.update(within_variance=self.within_variance, repeats=self.repeats)
         return out
 
     def __str__(self) -> str:
-        return format_interval(self.interval)
+        return format_interval(self.interval) + self.split()
+
+    def split(self, digits: int = 3) -> str:
+        """`` within-item var 0.012 (5 repeats)`` with repeated samples, else ``""``."""
+        if self.repeats is None or self.within_variance is None:
+            return ""
+        return f" within-item var {self.within_variance:.{digits}f} ({self.repeats} repeats)"
 
 
 def _number(value: Any) -> float | None:
@@ -507,6 +536,10 @@ def _number(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return None
+
+
+def _whole(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _str(value: Any) -> str | None:
@@ -649,7 +682,7 @@ def format_metric(value: MetricValue, digits: int = 3, brief: bool = False) -> s
     display).
     """
     if isinstance(value, IntervalValue) and not brief:
-        return format_interval(value.interval, digits)
+        return format_interval(value.interval, digits) + value.split(digits)
     low, high = value.ci95
     n = f" n={value.count}" if value.count and not brief else ""
     if math.isnan(low) or math.isnan(high):
