@@ -385,6 +385,30 @@ async def test_server_death_fails_requests_fast(tmp_path: Path) -> None:
     assert records(tmp_path / "logs") == []
 
 
+async def test_server_death_is_raised_where_the_sdk_wraps_transport_errors(tmp_path: Path) -> None:
+    """openai releases up to 1.89 at least wrap every error of ``send`` in APIConnectionError."""
+    openai = pytest.importorskip("openai")
+    provider = LocalModelProvider(log_dir=tmp_path / "logs", stop_grace=1.0)
+    handle = await provider.setup("dotevals-test")
+    client = handle.model
+    send = client._client.send
+
+    async def send_as_old_releases(request: Any, **options: Any) -> Any:
+        try:
+            return await send(request, **options)
+        except Exception as exc:
+            raise openai.APIConnectionError(request=request) from exc
+
+    client._client.send = send_as_old_releases
+    await client.chat.completions.create(model=client.model, messages=QUESTION)
+    os.killpg(provider.server_info(handle.resource_id).pgid, signal.SIGKILL)
+    for _ in range(2):  # the request in flight at the death, and one made after it
+        with pytest.raises(ServerDiedError) as caught:
+            await client.chat.completions.create(model=client.model, messages=QUESTION)
+        assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    await handle.teardown()
+
+
 async def test_rows_after_server_death_record_small_errors_and_resume(tmp_path: Path) -> None:
     """Every row after the death gets its own short error (no traceback that grows per row)."""
     provider = LocalModelProvider(log_dir=tmp_path / "logs", stop_grace=1.0)

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,11 +271,47 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
                 raise
             await self._server.wait_exit(_DEATH_WAIT)
             if self._server.returncode is not None:
-                raise self._server.died_error() from exc
+                # the connection error is the death's echo: the record keeps the death (the
+                # log's tail says why), as short as those of the requests made after it
+                raise self._server.died_error() from None
             raise
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class _DeathUnwrapped:
+    """A client's ``request`` method that lets the guard's :class:`ServerDiedError` through.
+
+    Older openai releases (1.89 among them) wrap every exception the HTTP client raises in
+    ``APIConnectionError``, a transient error the engine would retry against the dead server;
+    newer ones pass errors that are not the HTTP library's own through unchanged. The wrapped
+    ``ServerDiedError`` (one per request) is raised again, as newer releases raise it.
+    """
+
+    def __init__(self, request: Callable[..., Awaitable[Any]]) -> None:
+        self._request = request
+
+    async def __call__(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await self._request(*args, **options)
+        except Exception as exc:
+            died = _death_under(exc)
+            if died is None:
+                raise
+            raise died from None
+
+
+def _death_under(exc: BaseException) -> ServerDiedError | None:
+    """The :class:`ServerDiedError` among the causes of ``exc`` (wrapped once or more)."""
+    seen: set[int] = set()
+    cause = exc.__cause__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ServerDiedError):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__
+    return None
 
 
 def _http_client(server: _Server) -> Any:
@@ -433,6 +469,7 @@ class LocalServerProvider(SharedResourceProvider):
                 http_client=http_client,
                 default_headers=scope,
             )
+            server.client.request = _DeathUnwrapped(server.client.request)  # type: ignore[method-assign]
             started = True
         finally:
             if not started:
