@@ -25,6 +25,7 @@ import anyio
 import anyio.to_thread
 
 from dotevals import _meta, _usage
+from dotevals._names import PROVIDER_ATTR
 from dotevals._rows import (
     FINGERPRINT_ROWS,
     Item,
@@ -175,6 +176,22 @@ def _model_of(value: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _provider_of(value: Any) -> str | None:
+    """The provider name a model from ``--model`` carries (see ``_names.PROVIDER_ATTR``)."""
+    if isinstance(value, ModelHandle):
+        value = value.model
+    name = getattr(value, PROVIDER_ATTR, None)
+    return name if isinstance(name, str) else None
+
+
+def run_provider(fixtures: dict[str, Any]) -> str | None:
+    """The provider of the evaluation's model: the ``model`` fixture's, else the only one."""
+    if "model" in fixtures and _provider_of(fixtures["model"]) is not None:
+        return _provider_of(fixtures["model"])
+    found = {p for p in map(_provider_of, fixtures.values()) if p is not None}
+    return found.pop() if len(found) == 1 else None
+
+
 def run_model(spec: EvaluationSpec, fixtures: dict[str, Any]) -> str | None:
     """The model an evaluation's rows are produced by, when one is known.
 
@@ -201,6 +218,8 @@ class Plan:
     strategy: ConcurrencyStrategy
     retry: RetryPolicy
     model: str | None
+    #: The provider's entry-point name, when the model came from ``--model``.
+    provider: str | None
     #: Whether units run concurrently: async functions, or sync ones in threads.
     concurrent: bool
 
@@ -225,6 +244,7 @@ def make_plan(spec: EvaluationSpec, fixtures: dict[str, Any], options: RunOption
         strategy=strategy,
         retry=_retry_policy(spec, options),
         model=run_model(spec, fixtures),
+        provider=run_provider(fixtures),
         concurrent=spec.is_async or bool(threads),
     )
 
@@ -330,6 +350,7 @@ class _Run:
             git_commit=_meta.git_commit(),
             started_at=time.time(),
             model=self.model,
+            provider=self.plan.provider,
             options={
                 "samples": self.plan.samples,
                 "concurrency": type(self.strategy).__name__,

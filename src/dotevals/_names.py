@@ -9,10 +9,12 @@ import secrets
 import time
 from typing import Final
 
-__all__ = ["RUNNER_ATTR", "SPEC_ATTR", "new_experiment_name"]
+__all__ = ["PROVIDER_ATTR", "RUNNER_ATTR", "SPEC_ATTR", "new_experiment_name"]
 
 #: The attribute that carries an evaluation's spec on the decorated function.
 SPEC_ATTR: Final = "__dotevals_spec__"
+#: The provider's entry-point name, set on a model the ``--model`` fixture hands out.
+PROVIDER_ATTR: Final = "_dotevals_provider"
 #: Where the pytest plugin puts the callable that runs an evaluation item (on the Config).
 RUNNER_ATTR: Final = "_dotevals_runner"
 

@@ -150,6 +150,7 @@ def test_two_models_in_one_session_are_two_evaluations_with_usage_in_the_summary
         entries = store(pytester.path, "e1", f"eval_math[openai:{model}]")
         header, records = entries[0], [e for e in entries if "item_id" in e]
         assert header["model"] == model
+        assert header["provider"] == "openai"  # --model PROVIDER:SPEC names it
         assert {r["model"] for r in records} == {model}
         assert all(r["usage"]["total_tokens"] > 0 for r in records)
         assert entries[-1]["usage"]["total_tokens"] == sum(

@@ -20,6 +20,7 @@ is a usage error naming it) and registers a plugin object holding these session 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -32,6 +33,7 @@ from typing import Any, Final
 import pytest
 import pytest_asyncio
 
+from dotevals._names import PROVIDER_ATTR
 from dotevals._pytest_internals import closest_fixture_func, is_fixture_definition
 from dotevals._registry import (
     describe_entry_point,
@@ -363,6 +365,7 @@ def _model_fixture(
         if provider is None:  # parametrized by hand: the provider was not named by --model
             provider = request.getfixturevalue(f"{name}_provider")
         handle = await _setup(provider, name, spec)
+        _tag_provider(handle.model, name)
         try:
             yield handle.model
         finally:
@@ -375,6 +378,12 @@ def _rows_run_elsewhere(config: pytest.Config) -> bool:
     """Whether ``--dotevals-runner`` (or its ini key) sends the rows to other processes."""
     runner = config.getoption("dotevals_runner", None) or config.getini("dotevals_runner")
     return (runner or "local") != "local"
+
+
+def _tag_provider(model: Any, name: str) -> None:
+    """Note on the model which provider made it, for the store's header (where it can)."""
+    with contextlib.suppress(AttributeError, TypeError):
+        setattr(model, PROVIDER_ATTR, name)
 
 
 def _no_model_message(registered: Sequence[str]) -> str:
