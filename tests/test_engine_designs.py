@@ -136,7 +136,8 @@ def test_a_pytest_session_reports_clusters_and_gates_on_the_lower_bound(
             return Result(exact_match(a, "x"))
         """
     )
-    result = pytester.runpytest("--experiment", "s")
+    # -rN: no short summary, whose width (and so what it repeats) depends on the terminal
+    result = pytester.runpytest("--experiment", "s", "-rN")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
