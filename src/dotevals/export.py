@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from dotevals._extras import import_extra
 from dotevals.errors import ConfigurationError
 from dotevals.pricing import Prices
 from dotevals.results import Header, Record
@@ -38,10 +39,7 @@ _TOKENS: Final = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_
 
 
 def _import(module: str, what: str) -> Any:
-    try:
-        return __import__(module, fromlist=["_"])
-    except ImportError as exc:
-        raise ImportError(f"{what} {_MISSING_EXTRA}") from exc
+    return import_extra(module, f"{what} {_MISSING_EXTRA}")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from dotevals._extras import import_extra
 from dotevals.datasets.base import BadRow, Columns, column_map, missing_columns, pick_columns
 from dotevals.errors import ConfigurationError
 
@@ -47,15 +48,12 @@ def require(module: str, extra: str, what: str, *, load: bool = True) -> Any:
             loaders check when they are made and import when their rows are read.
     """
     top = module.split(".")[0]
-    missing = ImportError(f"{what} needs {top}: install it with `pip install 'dotevals[{extra}]'`")
+    message = f"{what} needs {top}: install it with `pip install 'dotevals[{extra}]'`"
     if not load:
         if importlib.util.find_spec(top) is None:
-            raise missing
+            raise ImportError(message)
         return None
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise missing from exc
+    return import_extra(module, message)
 
 
 class FileRows:

@@ -11,6 +11,7 @@ import httpx
 
 from dotevals import _usage
 from dotevals import cache as _cache
+from dotevals._extras import import_extra
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -32,11 +33,7 @@ _MISSING_OPENAI = (
 
 def import_openai() -> Any:
     """The ``openai`` module, or an ImportError that names the extra to install."""
-    try:
-        import openai
-    except ImportError as exc:
-        raise ImportError(_MISSING_OPENAI) from exc
-    return openai
+    return import_extra("openai", _MISSING_OPENAI)
 
 
 def make_client(model_name: str, **options: Any) -> AsyncOpenAI:

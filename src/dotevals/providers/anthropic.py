@@ -18,6 +18,7 @@ from typing import Any
 
 from dotevals import _usage
 from dotevals import cache as _cache
+from dotevals._extras import import_extra
 from dotevals.providers._client import use_cache
 from dotevals.providers._sdk import SDKClientProvider
 
@@ -32,11 +33,7 @@ _MISSING_SDK = (
 
 def import_anthropic() -> Any:
     """The ``anthropic`` module, or an ImportError that names the extra to install."""
-    try:
-        import anthropic
-    except ImportError as exc:
-        raise ImportError(_MISSING_SDK) from exc
-    return anthropic
+    return import_extra("anthropic", _MISSING_SDK)
 
 
 def make_anthropic_client(model_name: str, **options: Any) -> Any:
