@@ -24,6 +24,7 @@ __all__ = [
     "prices_option",
     "require_evaluation",
     "require_experiment",
+    "require_selection",
     "storage_option",
     "text_cells",
 ]
@@ -128,6 +129,13 @@ def require_evaluation(store: Storage, experiment: str, evaluation: str) -> None
     if evaluation not in names:
         where = f"experiment {experiment!r}"
         raise click.ClickException(missing_message("evaluation", evaluation, names, where))
+
+
+def require_selection(store: Storage, experiment: str, evaluation: str | None) -> None:
+    """:func:`require_experiment`, then :func:`require_evaluation` when one is named."""
+    require_experiment(store, experiment)
+    if evaluation is not None:
+        require_evaluation(store, experiment, evaluation)
 
 
 def load_evaluation(store: Storage, experiment: str, evaluation: str) -> StoredEvaluation:

@@ -9,8 +9,7 @@ import click
 from dotevals import export
 from dotevals.cli._common import (
     prices_option,
-    require_evaluation,
-    require_experiment,
+    require_selection,
     storage_option,
 )
 from dotevals.pricing import Prices
@@ -45,9 +44,7 @@ def export_command(
     store: Storage,
 ) -> None:
     """Write one row per final record: item, model, dataset columns, response, scores, tokens."""
-    require_experiment(store, experiment)
-    if evaluation is not None:
-        require_evaluation(store, experiment, evaluation)
+    require_selection(store, experiment, evaluation)
     chosen = fmt or _format_of(output)
     table = export.scan(store, experiment, evaluation, prices)
     try:

@@ -16,8 +16,7 @@ from dotevals.cli._common import (
     format_time,
     load_evaluation,
     prices_option,
-    require_evaluation,
-    require_experiment,
+    require_selection,
     storage_option,
     text_cells,
 )
@@ -111,9 +110,7 @@ def show_command(
     store: Storage,
 ) -> None:
     """Show an experiment's evaluations: rows, errors, and metrics with their intervals."""
-    require_experiment(store, experiment)
-    if evaluation is not None:
-        require_evaluation(store, experiment, evaluation)
+    require_selection(store, experiment, evaluation)
     names = [evaluation] if evaluation is not None else store.list_evaluations(experiment)
     figures = [evaluation_figures(n, load_evaluation(store, experiment, n), prices) for n in names]
     if as_json:
