@@ -191,6 +191,24 @@ def test_writers_and_readers_in_threads(store: SQLiteStorage) -> None:
     assert [len(store.load("exp", f"ev{i}").records) for i in range(4)] == [50] * 4
 
 
+def test_opening_waits_for_a_writer_holding_a_new_file(tmp_path: Path) -> None:
+    """Switching a new file to WAL while another connection writes it: SQLite refuses at once,
+    without its busy timeout; the store waits as it does for any write."""
+    path = tmp_path / "results.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO other VALUES (1)")
+    release = threading.Timer(0.3, holder.execute, args=("COMMIT",))
+    release.start()
+    try:
+        _append(SQLiteStorage(path), [_record(0)], "exp", "ev")
+    finally:
+        release.join()
+        holder.close()
+    assert len(SQLiteStorage(path).load("exp", "ev").records) == 1
+
+
 def test_writer_belongs_to_its_thread(store: SQLiteStorage) -> None:
     writer = store.open_writer("exp", "ev", HEADER)
     failures: list[BaseException] = []

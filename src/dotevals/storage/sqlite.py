@@ -42,6 +42,8 @@ CREATE INDEX IF NOT EXISTS entries_by_evaluation ON entries (experiment, evaluat
 """
 #: How long a connection waits for another process's write lock before giving up.
 _BUSY_TIMEOUT_S: Final = 30.0
+#: The pause between attempts to switch a new file to WAL while another connection holds it.
+_RETRY_S: Final = 0.005
 _INSERT: Final = (
     "INSERT INTO entries (experiment, evaluation, kind, json, created) VALUES (?, ?, ?, ?, ?)"
 )
@@ -246,11 +248,28 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _prepare(conn: sqlite3.Connection) -> bool:
     """Switch to WAL and create the table when missing; True once ready."""
-    conn.execute("PRAGMA journal_mode=WAL")
+    _use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     if not _has_table(conn):
         conn.executescript(_SCHEMA)
     return True
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (it stays so), waiting for other connections as writes do.
+
+    Switching needs an exclusive lock, and SQLite answers "database is locked" at once,
+    without its busy timeout, when connections opening a new file at the same time collide.
+    """
+    deadline = time.monotonic() + _BUSY_TIMEOUT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return  # a file system without WAL keeps its mode, as SQLite decides
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(_RETRY_S)
 
 
 def _has_table(conn: sqlite3.Connection) -> bool:
