@@ -20,14 +20,15 @@ import pytest
 
 import dotevals
 import dotevals.cache
-import dotevals.providers.server
 from dotevals.errors import ProviderError, ServerStartError
 from dotevals.providers import LocalModelProvider, LocalServerProvider
 from dotevals.providers.server import (
     ServerDiedError,
+    SessionDefaults,
     config_flags,
     next_free_port,
     pick_free_port,
+    using_session_defaults,
 )
 from dotevals.retry import is_transient
 
@@ -302,13 +303,42 @@ async def test_log_dir_from_environment(
     await handle.teardown()
     monkeypatch.delenv("DOTEVALS_LOG_DIR")
     monkeypatch.chdir(tmp_path)
-    # outside a pytest session's defaults (this very session set its store root's logs/)
-    monkeypatch.setattr(dotevals.providers.server._DEFAULTS, "log_dir", None)
-    provider = family_provider(log_dir=None)
+    # defaults given explicitly win over this very session's (its store root's logs/)
+    provider = family_provider(log_dir=None, session_defaults=SessionDefaults())
     handle = await provider.setup("m")
     info = provider.server_info(handle.resource_id)
     assert info.log_path.parent == tmp_path / ".dotevals" / "logs"
     await handle.teardown()
+
+
+async def test_session_defaults_given_to_the_provider_win(
+    family_provider: Callable[..., LocalServerProvider], tmp_path: Path
+) -> None:
+    lines: list[str] = []
+    session = SessionDefaults(tmp_path / "session-logs", lambda line: lines.append("session"))
+    given = SessionDefaults(tmp_path / "given-logs", lines.append)
+    with using_session_defaults(session):
+        provider = family_provider(log_dir=None, session_defaults=given)
+        handle = await provider.setup("m")
+    info = provider.server_info(handle.resource_id)
+    assert info.log_path.parent == tmp_path / "given-logs"
+    start = f"Starting the local server for 'm' on port {info.port} (log: {info.log_path})"
+    assert lines == [start]
+    await handle.teardown()
+
+
+def test_session_defaults_hold_for_the_with_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOTEVALS_LOG_DIR", raising=False)
+    provider = LocalServerProvider(["server"])
+    before = provider.session_defaults
+    outer, inner = SessionDefaults(tmp_path / "outer"), SessionDefaults(tmp_path / "inner")
+    with using_session_defaults(outer):
+        with using_session_defaults(inner):
+            assert provider.log_dir == tmp_path / "inner"
+        assert provider.session_defaults is outer
+    assert provider.session_defaults == before
 
 
 # -- failures to start --------------------------------------------------------------------------
