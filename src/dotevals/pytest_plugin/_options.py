@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import pytest
 
@@ -34,40 +34,30 @@ RUNNERS: Final = ("local", "ray")
 #: ``concurrency.DEFAULT_MAX_CONCURRENCY`` (a test keeps the two equal).
 DEFAULT_MAX_CONCURRENCY: Final = 256
 
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
+_T = TypeVar("_T")
 
 
-def _seconds(value: str) -> float:
-    number = float(value)
-    if not number >= 0:
-        raise ValueError(value)
-    return number
+def _checked(
+    name: str, parse: Callable[[str], _T], valid: Callable[[_T], bool]
+) -> Callable[[str], _T]:
+    """A converter called ``name`` (argparse's errors show it): ``parse`` the string, then a
+    ValueError unless the value is ``valid``."""
+
+    def convert(value: str) -> _T:
+        parsed = parse(value)
+        if not valid(parsed):
+            raise ValueError(value)
+        return parsed
+
+    convert.__name__ = convert.__qualname__ = name
+    return convert
 
 
-def _runner_name(value: str) -> str:
-    name = value.strip().lower()
-    if name not in RUNNERS:
-        raise ValueError(value)
-    return name
-
-
-def _non_negative(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError(value)
-    return number
-
-
-def _alpha(value: str) -> float:
-    number = float(value)
-    if not 0 < number < 0.5:
-        raise ValueError(value)
-    return number
+_positive = _checked("_positive", int, lambda number: number >= 1)
+_non_negative = _checked("_non_negative", int, lambda number: number >= 0)
+_seconds = _checked("_seconds", float, lambda number: number >= 0)  # NaN is not
+_alpha = _checked("_alpha", float, lambda number: 0 < number < 0.5)
+_runner_name = _checked("_runner_name", lambda value: value.strip().lower(), RUNNERS.__contains__)
 
 
 @dataclass(frozen=True)
