@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import pytest
 
+from dotevals._converters import checked
 from dotevals._pytest_internals import taken_option_names
 
 __all__ = ["OPTIONS", "Settings", "add_options", "add_short_aliases"]
@@ -34,30 +35,12 @@ RUNNERS: Final = ("local", "ray")
 #: ``concurrency.DEFAULT_MAX_CONCURRENCY`` (a test keeps the two equal).
 DEFAULT_MAX_CONCURRENCY: Final = 256
 
-_T = TypeVar("_T")
 
-
-def _checked(
-    name: str, parse: Callable[[str], _T], valid: Callable[[_T], bool]
-) -> Callable[[str], _T]:
-    """A converter called ``name`` (argparse's errors show it): ``parse`` the string, then a
-    ValueError unless the value is ``valid``."""
-
-    def convert(value: str) -> _T:
-        parsed = parse(value)
-        if not valid(parsed):
-            raise ValueError(value)
-        return parsed
-
-    convert.__name__ = convert.__qualname__ = name
-    return convert
-
-
-_positive = _checked("_positive", int, lambda number: number >= 1)
-_non_negative = _checked("_non_negative", int, lambda number: number >= 0)
-_seconds = _checked("_seconds", float, lambda number: number >= 0)  # NaN is not
-_alpha = _checked("_alpha", float, lambda number: 0 < number < 0.5)
-_runner_name = _checked("_runner_name", lambda value: value.strip().lower(), RUNNERS.__contains__)
+_positive = checked("_positive", int, lambda number: number >= 1)
+_non_negative = checked("_non_negative", int, lambda number: number >= 0)
+_seconds = checked("_seconds", float, lambda number: number >= 0)  # NaN is not
+_alpha = checked("_alpha", float, lambda number: 0 < number < 0.5)
+_runner_name = checked("_runner_name", lambda value: value.strip().lower(), RUNNERS.__contains__)
 
 
 @dataclass(frozen=True)
