@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from dotevals.datasets.base import Columns, column_map, missing_columns, pick_columns
+from dotevals.datasets.base import Columns, LoadedOnce, columns_of, missing_columns, pick_columns
 from dotevals.datasets.files import require
 from dotevals.errors import ConfigurationError, DatasetUnavailableError
 
@@ -47,8 +47,10 @@ def needs_network_error(dataset: str, exc: BaseException) -> DatasetUnavailableE
     )
 
 
-class HuggingFaceRows:
+class HuggingFaceRows(LoadedOnce):
     """Re-iterable rows (dicts) of a Hugging Face dataset, loaded at the first iteration."""
+
+    made = "loaded"
 
     def __init__(
         self,
@@ -63,11 +65,7 @@ class HuggingFaceRows:
         self.split = split
         self.streaming = streaming
         self.load_kwargs = load_kwargs
-        try:
-            self.columns = column_map(columns)
-        except TypeError as exc:
-            raise ConfigurationError(f"huggingface({self._name!r}): {exc}") from exc
-        self._dataset: Any = None
+        self.columns = columns_of(columns, f"huggingface({self._name!r})")
 
     @property
     def _name(self) -> str:
@@ -75,16 +73,6 @@ class HuggingFaceRows:
 
     def __repr__(self) -> str:
         return f"huggingface({self._name!r}, split={self.split!r})"
-
-    def __len__(self) -> int:
-        """The number of rows, once loaded, when the dataset knows it (not when streaming).
-
-        Raises:
-            TypeError: not loaded yet, or the dataset does not know its length.
-        """
-        if self._dataset is None:
-            raise TypeError(f"{self!r} is not loaded yet")
-        return len(self._dataset)
 
     def __iter__(self) -> Iterator[Any]:
         """The rows, with the columns picked; the dataset is loaded the first time."""
@@ -101,9 +89,10 @@ class HuggingFaceRows:
             DatasetUnavailableError: a Hub dataset is neither reachable nor in the cache.
             ConfigurationError: it cannot be loaded otherwise (bad path, split or column).
         """
-        if self._dataset is None:
-            self._dataset = self._select(self._load())
-        return self._dataset
+        return self._once()
+
+    def _make(self) -> Any:
+        return self._select(self._load())
 
     def _load(self) -> Any:
         if not isinstance(self.source, (str, Path)):  # a Dataset or IterableDataset
