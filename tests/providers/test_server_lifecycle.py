@@ -31,25 +31,23 @@ from dotevals.providers.server import (
     using_session_defaults,
 )
 from dotevals.retry import is_transient
+from processes import SPAWN_CHILD_AND_GRANDCHILD, wait_for
 
 SRC = str(Path(dotevals.__file__).resolve().parent.parent)
 QUESTION = [{"role": "user", "content": "What is 2+3?"}]
 
 # A stand-in server that starts a child, which starts a grandchild, then answers 200 to any GET.
-FAMILY_SERVER = r"""
+FAMILY_SERVER = (
+    r"""
 import http.server, signal, subprocess, sys, time
 if "--ignore-term" in sys.argv:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the children, across exec
 if "--slow" in sys.argv:
     time.sleep(1.5)  # a model that takes a while to load
 print("family server argv:", sys.argv[1:], flush=True)
-grandchild = "import time; time.sleep(600)"
-child = (
-    "import subprocess, sys, time; "
-    f"subprocess.Popen([sys.executable, '-c', {grandchild!r}]); time.sleep(600)"
-)
-subprocess.Popen([sys.executable, "-c", child])
-
+"""
+    + SPAWN_CHILD_AND_GRANDCHILD
+    + r"""
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200)
@@ -62,6 +60,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
+)
 
 # A runner that starts a server, says where it is, and sleeps until it is killed.
 RUNNER = r"""
@@ -109,16 +108,6 @@ def group(pgid: int) -> set[int]:
         except (ProcessLookupError, psutil.Error):
             continue
     return pids
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    """Check ``condition`` every 50 ms for up to ``timeout`` seconds; whether it came true."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def family_of(pgid: int, size: int = 3) -> set[int]:
