@@ -28,8 +28,7 @@ from dotevals.datasets.files import FileRows, csv_rows, json_rows, jsonl, parque
 from dotevals.datasets.huggingface import (
     HuggingFaceRows,
     huggingface,
-    is_network_error,
-    needs_network_error,
+    load_error,
 )
 from dotevals.errors import ConfigurationError, DotevalsError, PluginLoadError
 
@@ -255,12 +254,11 @@ class RegisteredDataset(LoadedOnce):
         # The dataset's class is a plugin's code: whatever it raises is handed on as an error
         # that names the dataset, and says so when it is the network that is missing.
         except Exception as exc:
-            if is_network_error(exc):
-                raise needs_network_error(self.name, exc) from exc
-            raise ConfigurationError(
+            message = (
                 f"dataset {self.name!r} ({self._factory!r}) failed to load with arguments "
                 f"{self._args!r} {self._kwargs!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+            )
+            raise load_error(self.name, exc, message) from exc
 
 
 def registered_dataset(name: str, *args: Any, **kwargs: Any) -> Any:

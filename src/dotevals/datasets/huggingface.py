@@ -14,9 +14,15 @@ from typing import Any, Final
 
 from dotevals.datasets.base import Columns, LoadedOnce, columns_of, missing_columns, pick_columns
 from dotevals.datasets.files import require
-from dotevals.errors import ConfigurationError, DatasetUnavailableError
+from dotevals.errors import ConfigurationError, DatasetUnavailableError, DotevalsError
 
-__all__ = ["HuggingFaceRows", "huggingface", "is_network_error", "needs_network_error"]
+__all__ = [
+    "HuggingFaceRows",
+    "huggingface",
+    "is_network_error",
+    "load_error",
+    "needs_network_error",
+]
 
 #: Files ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk`` write into the folder.
 _SAVED_MARKERS: Final = ("state.json", "dataset_dict.json")
@@ -45,6 +51,15 @@ def needs_network_error(dataset: str, exc: BaseException) -> DatasetUnavailableE
         f"with save_to_disk and use dotevals.datasets.huggingface(PATH). Cause: {exc}",
         dataset=dataset,
     )
+
+
+def load_error(dataset: str, exc: BaseException, message: str) -> DotevalsError:
+    """The error for a dataset that failed to load with ``exc``: it needs the network
+    (:func:`needs_network_error`) when ``exc`` says so, else a ConfigurationError saying
+    ``message``."""
+    if is_network_error(exc):
+        return needs_network_error(dataset, exc)
+    return ConfigurationError(message)
 
 
 class HuggingFaceRows(LoadedOnce):
@@ -108,12 +123,11 @@ class HuggingFaceRows(LoadedOnce):
         # Loading runs the datasets library and the Hub client: any error they raise is
         # handed on as one that names the dataset (network errors say so).
         except Exception as exc:
-            if is_network_error(exc):
-                raise needs_network_error(self._name, exc) from exc
-            raise ConfigurationError(
+            message = (
                 f"Hugging Face dataset {self._name!r} could not be loaded: "
                 f"{type(exc).__name__}: {exc}"
-            ) from exc
+            )
+            raise load_error(self._name, exc, message) from exc
 
     def _from_disk(self, hf: Any, path: Path) -> Any:
         loaded = hf.load_from_disk(str(path), **self.load_kwargs)
