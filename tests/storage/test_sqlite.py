@@ -163,7 +163,7 @@ def test_opening_waits_for_a_writer_holding_a_new_file(tmp_path: Path) -> None:
     release = threading.Timer(0.3, holder.execute, args=("COMMIT",))
     release.start()
     try:
-        _append(SQLiteStorage(path), [_record(0)], "exp", "ev")
+        append(SQLiteStorage(path), [make_record(0)], "exp", "ev")
     finally:
         release.join()
         holder.close()
