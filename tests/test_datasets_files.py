@@ -225,8 +225,9 @@ def test_an_unreadable_row_group_is_bad_rows_and_the_others_are_read(tmp_path: P
 
 
 def test_columns_given_as_a_string_are_refused_at_once(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="not a string"):
-        jsonl(tmp_path / "data.jsonl", columns="question")
+    path = tmp_path / "data.jsonl"
+    with pytest.raises(ConfigurationError, match=f"^dataset file {str(path)!r}: .*not a string"):
+        jsonl(path, columns="question")
 
 
 @pytest.mark.parametrize(

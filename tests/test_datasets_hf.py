@@ -30,6 +30,11 @@ def saved(tmp_path: Path) -> Path:
     return path
 
 
+def test_columns_are_checked_at_once_naming_the_dataset(saved: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"^huggingface\('.*saved'\): .*no column"):
+        huggingface(saved, columns=[])
+
+
 def test_a_saved_dataset_is_loaded_when_first_read_and_read_again(saved: Path) -> None:
     rows = huggingface(saved)
     with pytest.raises(TypeError, match="not loaded yet"):

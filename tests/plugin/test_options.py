@@ -24,6 +24,40 @@ def peak(root: Path, experiment: str, evaluation: str) -> int:
     return max(r["scores"][0]["value"] for r in final.values())
 
 
+# -- bad values --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "converter"),
+    [
+        ("max-concurrency", "0", "_positive"),
+        ("max-retries", "-1", "_non_negative"),
+        ("lock-timeout", "nan", "_seconds"),
+        ("baseline-alpha", "0.5", "_alpha"),
+        ("runner", "spark", "_runner_name"),
+    ],
+)
+def test_bad_option_value_is_a_usage_error_naming_the_option(
+    pytester: pytest.Pytester, option: str, value: str, converter: str
+) -> None:
+    result = pytester.runpytest(f"--dotevals-{option}", value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*argument --dotevals-{option}: invalid {converter} value: {value!r}*"]
+    )
+    pytester.makeini(f"[pytest]\ndotevals_{option.replace('-', '_')} = {value}\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*dotevals_{option.replace('-', '_')} = {value!r} is not valid*"])
+
+
+def test_option_values_at_their_bounds_are_taken(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_ok(): pass")
+    bounds = ["--dotevals-max-concurrency", "1", "--dotevals-max-retries", "0"]
+    bounds += ["--dotevals-lock-timeout", "0", "--dotevals-runner", " Local "]
+    pytester.runpytest(*bounds).assert_outcomes(passed=1)
+
+
 # -- -x and --lf ---------------------------------------------------------------------------
 
 STOP_FIRST = """

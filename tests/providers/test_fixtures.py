@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from dotevals.providers import LocalServerProvider
+from dotevals.providers.server import SessionDefaults, using_session_defaults
 from dotevals.testing import ServerProcess
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -71,6 +73,27 @@ def test_builtin_provider_fixtures(pytester: pytest.Pytester) -> None:
         """
     )
     run(pytester).assert_outcomes(passed=2)
+
+
+def test_session_gives_servers_its_defaults_and_leaves_the_outer_ones(
+    pytester: pytest.Pytester,
+) -> None:
+    """Servers of an in-process session log under its store; the outer defaults survive it."""
+    pytester.makepyfile(
+        test_defaults="""
+        from pathlib import Path
+        from dotevals.providers import LocalServerProvider
+
+        def test_defaults(model_providers):
+            defaults = LocalServerProvider(["server"]).session_defaults
+            assert defaults.log_dir == Path("inner", "logs").resolve()
+            assert defaults.notify is not None
+        """
+    )
+    outer = SessionDefaults(pytester.path / "outer")
+    with using_session_defaults(outer):
+        run(pytester, "--storage", "json://inner").assert_outcomes(passed=1)
+        assert LocalServerProvider(["server"]).session_defaults is outer
 
 
 def test_providers_are_closed_at_session_end(

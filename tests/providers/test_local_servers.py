@@ -18,6 +18,7 @@ import pytest
 from dotevals.errors import ProviderError, ServerStartError
 from dotevals.providers import LlamaCppProvider, OllamaProvider, SGLangProvider, VLLMProvider
 from dotevals.providers.ollama import ollama_url
+from dotevals.providers.server import SessionDefaults
 from dotevals.testing import ServerProcess, check_provider
 
 QUESTION = [{"role": "user", "content": "What is 2+3?"}]
@@ -180,3 +181,25 @@ async def test_missing_programs_are_named(tmp_path: Path) -> None:
     if "sglang" not in sys.modules:
         with pytest.raises(ServerStartError, match=r"pip install 'dotevals\[sglang\]'"):
             await SGLangProvider(log_dir=tmp_path).setup("m")
+
+
+def test_constructor_options_reach_the_server_and_the_rest_are_server_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOTEVALS_LOG_DIR", raising=False)
+    defaults = SessionDefaults(tmp_path / "session")
+    llamacpp = LlamaCppProvider(start=True, session_defaults=defaults, ctx_size=4096)
+    vllm = VLLMProvider(9000, startup_timeout=5.0, stop_grace=1.0, host="0.0.0.0", dtype="half")
+    assert (llamacpp.startup_timeout, llamacpp.base_port, llamacpp.health_path) == (
+        300.0,
+        8080,
+        "/health",
+    )
+    assert llamacpp.log_dir == tmp_path / "session" and llamacpp.defaults == {"ctx_size": 4096}
+    assert (vllm.startup_timeout, vllm.stop_grace, vllm.host, vllm.base_port) == (
+        5.0,
+        1.0,
+        "0.0.0.0",
+        9000,
+    )
+    assert VLLMProvider().startup_timeout == 600.0 and vllm.defaults == {"dtype": "half"}

@@ -20,35 +20,34 @@ import pytest
 
 import dotevals
 import dotevals.cache
-import dotevals.providers.server
 from dotevals.errors import ProviderError, ServerStartError
 from dotevals.providers import LocalModelProvider, LocalServerProvider
 from dotevals.providers.server import (
     ServerDiedError,
+    SessionDefaults,
     config_flags,
     next_free_port,
     pick_free_port,
+    using_session_defaults,
 )
 from dotevals.retry import is_transient
+from processes import SPAWN_CHILD_AND_GRANDCHILD, wait_for
 
 SRC = str(Path(dotevals.__file__).resolve().parent.parent)
 QUESTION = [{"role": "user", "content": "What is 2+3?"}]
 
 # A stand-in server that starts a child, which starts a grandchild, then answers 200 to any GET.
-FAMILY_SERVER = r"""
+FAMILY_SERVER = (
+    r"""
 import http.server, signal, subprocess, sys, time
 if "--ignore-term" in sys.argv:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the children, across exec
 if "--slow" in sys.argv:
     time.sleep(1.5)  # a model that takes a while to load
 print("family server argv:", sys.argv[1:], flush=True)
-grandchild = "import time; time.sleep(600)"
-child = (
-    "import subprocess, sys, time; "
-    f"subprocess.Popen([sys.executable, '-c', {grandchild!r}]); time.sleep(600)"
-)
-subprocess.Popen([sys.executable, "-c", child])
-
+"""
+    + SPAWN_CHILD_AND_GRANDCHILD
+    + r"""
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200)
@@ -61,6 +60,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 """
+)
 
 # A runner that starts a server, says where it is, and sleeps until it is killed.
 RUNNER = r"""
@@ -108,16 +108,6 @@ def group(pgid: int) -> set[int]:
         except (ProcessLookupError, psutil.Error):
             continue
     return pids
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    """Check ``condition`` every 50 ms for up to ``timeout`` seconds; whether it came true."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def family_of(pgid: int, size: int = 3) -> set[int]:
@@ -302,13 +292,42 @@ async def test_log_dir_from_environment(
     await handle.teardown()
     monkeypatch.delenv("DOTEVALS_LOG_DIR")
     monkeypatch.chdir(tmp_path)
-    # outside a pytest session's defaults (this very session set its store root's logs/)
-    monkeypatch.setattr(dotevals.providers.server._DEFAULTS, "log_dir", None)
-    provider = family_provider(log_dir=None)
+    # defaults given explicitly win over this very session's (its store root's logs/)
+    provider = family_provider(log_dir=None, session_defaults=SessionDefaults())
     handle = await provider.setup("m")
     info = provider.server_info(handle.resource_id)
     assert info.log_path.parent == tmp_path / ".dotevals" / "logs"
     await handle.teardown()
+
+
+async def test_session_defaults_given_to_the_provider_win(
+    family_provider: Callable[..., LocalServerProvider], tmp_path: Path
+) -> None:
+    lines: list[str] = []
+    session = SessionDefaults(tmp_path / "session-logs", lambda line: lines.append("session"))
+    given = SessionDefaults(tmp_path / "given-logs", lines.append)
+    with using_session_defaults(session):
+        provider = family_provider(log_dir=None, session_defaults=given)
+        handle = await provider.setup("m")
+    info = provider.server_info(handle.resource_id)
+    assert info.log_path.parent == tmp_path / "given-logs"
+    start = f"Starting the local server for 'm' on port {info.port} (log: {info.log_path})"
+    assert lines == [start]
+    await handle.teardown()
+
+
+def test_session_defaults_hold_for_the_with_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOTEVALS_LOG_DIR", raising=False)
+    provider = LocalServerProvider(["server"])
+    before = provider.session_defaults
+    outer, inner = SessionDefaults(tmp_path / "outer"), SessionDefaults(tmp_path / "inner")
+    with using_session_defaults(outer):
+        with using_session_defaults(inner):
+            assert provider.log_dir == tmp_path / "inner"
+        assert provider.session_defaults is outer
+    assert provider.session_defaults == before
 
 
 # -- failures to start --------------------------------------------------------------------------

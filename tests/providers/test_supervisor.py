@@ -8,8 +8,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,23 +16,22 @@ import pytest
 import dotevals
 from dotevals.providers import _supervisor
 from dotevals.providers._watchdog import process_tree
+from processes import SPAWN_CHILD_AND_GRANDCHILD, wait_for
 
 SRC = str(Path(dotevals.__file__).resolve().parent.parent)
 
 # A process that starts a child, which starts a grandchild; all ignore SIGTERM with --stubborn.
-FAMILY = r"""
+FAMILY = (
+    r"""
 import signal, subprocess, sys, time
 if "--stubborn" in sys.argv:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the children
-grandchild = "import time; time.sleep(600)"
-child = (
-    "import subprocess, sys, time; "
-    f"subprocess.Popen([sys.executable, '-c', {grandchild!r}]); time.sleep(600)"
-)
-subprocess.Popen([sys.executable, "-c", child])
-print("family up", flush=True)
+"""
+    + SPAWN_CHILD_AND_GRANDCHILD
+    + r"""print("family up", flush=True)
 time.sleep(600)
 """
+)
 
 # A runner that starts a family (or the test server) supervised, says where, and sleeps.
 RUNNER = r"""
@@ -59,15 +57,6 @@ time.sleep(600)
 
 def session(sid: int) -> list[int]:
     return [pid for pid, (_ppid, _pgid, s) in process_tree().items() if s == sid]
-
-
-def wait_for(condition: Callable[[], object], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 @pytest.fixture

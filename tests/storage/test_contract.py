@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 from dotevals.errors import ConfigurationError
-from dotevals.results import ErrorInfo, Header, Record, Summary
+from dotevals.results import ErrorInfo, MetricValue, Record, Summary
 from dotevals.storage import JSONLStorage, Storage
 from dotevals.storage.jsonl import StoreWarning
 from dotevals.storage.sqlite import SQLiteStorage
-
-HEADER = Header("exp", "ev", dotevals_version="test")
+from stores import HEADER, append, make_record
 
 
 @pytest.fixture(params=["json", "sqlite"])
@@ -77,3 +76,25 @@ def test_finished_tells_whether_a_summary_follows_the_last_record(store: Storage
     rerun.write_summary(Summary(total=2))
     rerun.close()
     assert store.load("exp", "ev").finished
+
+
+def test_last_record_wins_and_header_written_once(store: Storage) -> None:
+    append(store, [make_record(0, error=True), make_record(1, False)])
+    append(store, [make_record(0, True)])
+    loaded = store.load("exp", "ev")
+    assert sorted(loaded.records) == [0, 1]
+    assert not loaded.records[0].is_error
+    assert loaded.errors == 0
+    assert loaded.completed_ids() == {0, 1}
+    assert loaded.header == HEADER
+    kinds = [entry.get("type", "record") for entry in store.iter_entries("exp", "ev")]
+    assert kinds == ["header", "record", "record", "record"]
+
+
+def test_summary_last_one_kept(store: Storage) -> None:
+    last = Summary(metrics={"s": {"accuracy": MetricValue(0.9, count=1)}})
+    writer = store.open_writer("exp", "ev", HEADER)
+    writer.write_summary(Summary.from_dict({"metrics": {"s": {"accuracy": 0.1}}}))
+    writer.write_summary(last)
+    writer.close()
+    assert store.load("exp", "ev").summary == last

@@ -8,27 +8,9 @@ from pathlib import Path
 import pytest
 
 from dotevals.errors import ConfigurationError, StorageError
-from dotevals.results import ErrorInfo, Header, MetricValue, Record, Score, Summary
 from dotevals.storage import JSONLStorage, open_storage
 from dotevals.storage.jsonl import StoreWarning
-
-HEADER = Header("exp", "ev", dotevals_version="test")
-LAST = Summary(metrics={"s": {"accuracy": MetricValue(0.9, count=1)}})
-
-
-def _record(item: int, value: object = True, error: bool = False) -> Record:
-    if error:
-        failure = ErrorInfo("ValueError", "bad")
-        return Record(item_id=item, dataset_row={"i": item}, error=failure)
-    score = Score("s", value, ["accuracy"])
-    return Record(item_id=item, dataset_row={"i": item}, scores=[score])
-
-
-def _append(store: JSONLStorage, records: list[Record], evaluation: str = "ev") -> None:
-    writer = store.open_writer("exp", evaluation, HEADER)
-    for record in records:
-        writer.append(record)
-    writer.close()
+from stores import HEADER, append, make_record
 
 
 @pytest.fixture
@@ -44,7 +26,7 @@ def test_open_storage_urls(tmp_path: Path) -> None:
 
 
 def test_layout_header_then_flat_records(store: JSONLStorage) -> None:
-    _append(store, [_record(0)])
+    append(store, [make_record(0)])
     path = store.root / "exp" / "ev.jsonl"
     assert store.path_of("exp", "ev") == path
     header, record = (json.loads(line) for line in path.read_text().splitlines())
@@ -53,45 +35,25 @@ def test_layout_header_then_flat_records(store: JSONLStorage) -> None:
     assert record["scores"][0]["metrics"] == ["accuracy"]
 
 
-def test_last_record_wins_and_header_written_once(store: JSONLStorage) -> None:
-    _append(store, [_record(0, error=True), _record(1, False)])
-    _append(store, [_record(0, True)])
-    loaded = store.load("exp", "ev")
-    assert sorted(loaded.records) == [0, 1]
-    assert not loaded.records[0].is_error
-    assert loaded.errors == 0
-    assert loaded.completed_ids() == {0, 1}
-    kinds = [entry.get("type", "record") for entry in store.iter_entries("exp", "ev")]
-    assert kinds == ["header", "record", "record", "record"]
-
-
-def test_summary_last_one_kept(store: JSONLStorage) -> None:
-    writer = store.open_writer("exp", "ev", HEADER)
-    writer.write_summary(Summary.from_dict({"metrics": {"s": {"accuracy": 0.1}}}))
-    writer.write_summary(LAST)
-    writer.close()
-    assert store.load("exp", "ev").summary == LAST
-
-
 def test_torn_last_line_is_skipped_and_appending_continues(store: JSONLStorage) -> None:
-    _append(store, [_record(0), _record(1)])
+    append(store, [make_record(0), make_record(1)])
     path = store.path_of("exp", "ev")
-    full_line = json.dumps(_record(2).to_dict())
+    full_line = json.dumps(make_record(2).to_dict())
     with path.open("ab") as f:
         f.write(full_line[: len(full_line) // 2].encode())  # killed mid-write
     with pytest.warns(StoreWarning, match=r"ev\.jsonl:4: unreadable line"):
         assert sorted(store.load("exp", "ev").records) == [0, 1]
-    _append(store, [_record(2)])
+    append(store, [make_record(2)])
     with pytest.warns(StoreWarning):
         assert sorted(store.load("exp", "ev").records) == [0, 1, 2]
 
 
 def test_garbage_line_in_the_middle(store: JSONLStorage) -> None:
-    _append(store, [_record(0)])
+    append(store, [make_record(0)])
     with store.path_of("exp", "ev").open("ab") as f:
         f.write(b"\x00\xffnot json at all\n")
         f.write(b"[1, 2, 3]\n")  # valid JSON, but not an entry
-    _append(store, [_record(1)])
+    append(store, [make_record(1)])
     with pytest.warns(StoreWarning) as caught:
         assert sorted(store.load("exp", "ev").records) == [0, 1]
     messages = [str(w.message) for w in caught]
@@ -104,7 +66,7 @@ def test_names_with_slashes_and_dots_stay_under_root(store: JSONLStorage) -> Non
     hostile = ["a/b", "../../escape", "..\\..\\x", "x/..", "a..b/..", "ü n ì c ø d é"]
     for name in hostile:
         writer = store.open_writer(name, name, HEADER)
-        writer.append(_record(0))
+        writer.append(make_record(0))
         writer.close()
     root = store.root.resolve()
     for path in root.parent.rglob("*"):
@@ -117,7 +79,7 @@ def test_names_with_slashes_and_dots_stay_under_root(store: JSONLStorage) -> Non
 
 
 def test_names_starting_with_a_dot_are_listed(store: JSONLStorage) -> None:
-    _append(store, [_record(0)])
+    append(store, [make_record(0)])
     writer = store.open_writer("../up", "ev", HEADER)
     writer.close()
     assert store.list_experiments() == ["../up", "exp"]
@@ -125,7 +87,7 @@ def test_names_starting_with_a_dot_are_listed(store: JSONLStorage) -> None:
 
 def test_rename_delete_list_mtime(store: JSONLStorage) -> None:
     assert store.list_experiments() == []
-    _append(store, [_record(0)])
+    append(store, [make_record(0)])
     assert store.experiment_mtime("exp") > 0
     store.rename_experiment("exp", "new")
     assert store.list_experiments() == ["new"]
@@ -156,7 +118,7 @@ def test_rename_delete_list_mtime(store: JSONLStorage) -> None:
 def test_valid_json_that_is_no_record_is_skipped_with_its_line(
     store: JSONLStorage, line: str
 ) -> None:
-    _append(store, [_record(0)])
+    append(store, [make_record(0)])
     with store.path_of("exp", "ev").open("a") as f:
         f.write(line + "\n")
     with pytest.warns(StoreWarning, match=rf"{store.path_of('exp', 'ev')}:3: unreadable line"):
@@ -166,7 +128,7 @@ def test_valid_json_that_is_no_record_is_skipped_with_its_line(
 def test_an_experiment_named_logs_is_refused_not_hidden(store: JSONLStorage) -> None:
     with pytest.raises(ConfigurationError, match=r"'logs' is reserved.*--experiment NAME"):
         store.open_writer("logs", "ev", HEADER)
-    _append(store, [_record(0)])
+    append(store, [make_record(0)])
     with pytest.raises(ConfigurationError, match="'logs' is reserved"):
         store.rename_experiment("exp", "logs")
     (store.root / "logs").mkdir()
@@ -177,7 +139,7 @@ def test_an_experiment_named_logs_is_refused_not_hidden(store: JSONLStorage) -> 
 def test_results_an_older_version_stored_under_logs_stay_listed(store: JSONLStorage) -> None:
     folder = store.root / "logs"
     folder.mkdir(parents=True)
-    line = json.dumps(_record(0).to_dict())
+    line = json.dumps(make_record(0).to_dict())
     header = json.dumps({"type": "header", **HEADER.to_dict()})
     (folder / "ev.jsonl").write_text(header + "\n" + line + "\n")
     assert store.list_experiments() == ["logs"]

@@ -15,31 +15,12 @@ import pytest
 
 import dotevals
 from dotevals.errors import ConfigurationError, StorageError
-from dotevals.results import ErrorInfo, Header, MetricValue, Record, Score, Summary
 from dotevals.storage import open_storage
 from dotevals.storage.jsonl import StoreWarning
 from dotevals.storage.sqlite import SQLiteStorage
+from stores import HEADER, append, make_record
 
-HEADER = Header("exp", "ev", dotevals_version="test")
-LAST = Summary(metrics={"s": {"accuracy": MetricValue(0.9, count=1)}})
 SRC = str(Path(dotevals.__file__).resolve().parents[1])
-
-
-def _record(item: int, value: object = True, error: bool = False) -> Record:
-    if error:
-        failure = ErrorInfo("ValueError", "bad")
-        return Record(item_id=item, dataset_row={"i": item}, error=failure)
-    score = Score("s", value, ["accuracy"])
-    return Record(item_id=item, dataset_row={"i": item}, scores=[score])
-
-
-def _append(
-    store: SQLiteStorage, records: list[Record], experiment: str = "exp", evaluation: str = "ev"
-) -> None:
-    writer = store.open_writer(experiment, evaluation, HEADER)
-    for record in records:
-        writer.append(record)
-    writer.close()
 
 
 @pytest.fixture
@@ -56,7 +37,7 @@ def test_open_storage_url(tmp_path: Path) -> None:
 
 
 def test_wal_mode_and_table(store: SQLiteStorage) -> None:
-    _append(store, [_record(0)])
+    append(store, [make_record(0)])
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         rows = conn.execute("SELECT experiment, evaluation, kind FROM entries ORDER BY seq")
@@ -65,40 +46,20 @@ def test_wal_mode_and_table(store: SQLiteStorage) -> None:
 
 
 def test_entries_look_like_jsonl(store: SQLiteStorage) -> None:
-    _append(store, [_record(0)])
+    append(store, [make_record(0)])
     header, record = store.iter_entries("exp", "ev")
     assert header == {"type": "header", **HEADER.to_dict()}
-    assert record == _record(0).to_dict()
-
-
-def test_last_record_wins_and_header_written_once(store: SQLiteStorage) -> None:
-    _append(store, [_record(0, error=True), _record(1, False)])
-    _append(store, [_record(0, True)])
-    loaded = store.load("exp", "ev")
-    assert sorted(loaded.records) == [0, 1]
-    assert loaded.errors == 0
-    assert loaded.header == HEADER
-    kinds = [entry.get("type", "record") for entry in store.iter_entries("exp", "ev")]
-    assert kinds == ["header", "record", "record", "record"]
-
-
-def test_summary_last_one_kept(store: SQLiteStorage) -> None:
-    writer = store.open_writer("exp", "ev", HEADER)
-    writer.write_summary(Summary.from_dict({"metrics": {"s": {"accuracy": 0.1}}}))
-    writer.write_summary(LAST)
-    writer.close()
-    summary = store.load("exp", "ev").summary
-    assert summary == LAST
+    assert record == make_record(0).to_dict()
 
 
 def test_records_visible_before_close(store: SQLiteStorage) -> None:
     writer = store.open_writer("exp", "ev", HEADER)
-    writer.append(_record(0))
+    writer.append(make_record(0))
     assert list(store.load("exp", "ev").records) == [0]  # committed, not buffered
     writer.close()
     writer.close()  # idempotent
     with pytest.raises(StorageError, match="closed"):
-        writer.append(_record(1))
+        writer.append(make_record(1))
 
 
 def test_reading_a_missing_file_creates_nothing(store: SQLiteStorage) -> None:
@@ -122,7 +83,7 @@ def test_not_a_database_is_a_storage_error(tmp_path: Path) -> None:
 
 
 def test_corrupt_entry_is_skipped_with_a_warning(store: SQLiteStorage) -> None:
-    _append(store, [_record(0), _record(1)])
+    append(store, [make_record(0), make_record(1)])
     with sqlite3.connect(store.path) as conn:
         conn.execute("UPDATE entries SET json = '{torn' WHERE seq = 2")
     conn.close()
@@ -131,7 +92,7 @@ def test_corrupt_entry_is_skipped_with_a_warning(store: SQLiteStorage) -> None:
 
 
 def test_valid_json_that_is_no_record_is_skipped(store: SQLiteStorage) -> None:
-    _append(store, [_record(0), _record(1)])
+    append(store, [make_record(0), make_record(1)])
     with sqlite3.connect(store.path) as conn:
         conn.execute("""UPDATE entries SET json = '{"item_id": "zz"}' WHERE seq = 2""")
     conn.close()
@@ -142,7 +103,7 @@ def test_valid_json_that_is_no_record_is_skipped(store: SQLiteStorage) -> None:
 def test_names_are_kept_verbatim(store: SQLiteStorage) -> None:
     hostile = ["a/b", "../../escape", "..\\x", ".hidden/..", "ü n ì"]
     for name in hostile:
-        _append(store, [_record(0)], name, name)
+        append(store, [make_record(0)], name, name)
     assert store.list_experiments() == sorted(hostile)
     for name in hostile:
         assert store.list_evaluations(name) == [name]
@@ -154,9 +115,9 @@ def test_names_are_kept_verbatim(store: SQLiteStorage) -> None:
 
 def test_rename_delete_list_mtime(store: SQLiteStorage) -> None:
     before = time.time()
-    _append(store, [_record(0)], "exp", "ev1")
-    _append(store, [_record(0)], "exp", "ev2")
-    _append(store, [_record(0)], "other", "ev")
+    append(store, [make_record(0)], "exp", "ev1")
+    append(store, [make_record(0)], "exp", "ev2")
+    append(store, [make_record(0)], "other", "ev")
     assert store.list_experiments() == ["exp", "other"]
     assert store.list_evaluations("exp") == ["ev1", "ev2"]
     assert before <= store.experiment_mtime("exp") <= time.time()
@@ -178,7 +139,7 @@ def test_writers_and_readers_in_threads(store: SQLiteStorage) -> None:
 
     def run(evaluation: str) -> None:
         try:
-            _append(store, [_record(i) for i in range(50)], "exp", evaluation)
+            append(store, [make_record(i) for i in range(50)], "exp", evaluation)
         except BaseException as exc:
             failures.append(exc)
 
@@ -202,7 +163,7 @@ def test_opening_waits_for_a_writer_holding_a_new_file(tmp_path: Path) -> None:
     release = threading.Timer(0.3, holder.execute, args=("COMMIT",))
     release.start()
     try:
-        _append(SQLiteStorage(path), [_record(0)], "exp", "ev")
+        append(SQLiteStorage(path), [make_record(0)], "exp", "ev")
     finally:
         release.join()
         holder.close()
@@ -215,7 +176,7 @@ def test_writer_belongs_to_its_thread(store: SQLiteStorage) -> None:
 
     def append_elsewhere() -> None:
         try:
-            writer.append(_record(0))
+            writer.append(make_record(0))
         except StorageError as exc:
             failures.append(exc)
 
@@ -248,5 +209,5 @@ def test_records_survive_a_killed_process(store: SQLiteStorage) -> None:
     assert done.returncode == -signal.SIGKILL, done.stderr
     loaded = store.load("exp", "ev")
     assert sorted(loaded.records) == list(range(200))
-    _append(store, [_record(200)])  # the database is still writable
+    append(store, [make_record(200)])  # the database is still writable
     assert len(store.load("exp", "ev").records) == 201

@@ -23,13 +23,12 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from dotevals._registry import entry_point_names, load_entry_point, load_group
-from dotevals.datasets.base import BadRow, Columns, Dataset
+from dotevals.datasets.base import BadRow, Columns, Dataset, LoadedOnce
 from dotevals.datasets.files import FileRows, csv_rows, json_rows, jsonl, parquet
 from dotevals.datasets.huggingface import (
     HuggingFaceRows,
     huggingface,
-    is_network_error,
-    needs_network_error,
+    load_error,
 )
 from dotevals.errors import ConfigurationError, DotevalsError, PluginLoadError
 
@@ -213,13 +212,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class RegisteredDataset:
+class RegisteredDataset(LoadedOnce):
     """A registered dataset, built (and so downloaded) when its rows are first read.
 
     ``foreach.gsm8k("test")`` makes one at import time: the plugin's class is imported for its
     ``columns``, and the class itself (whose constructor may download) is called in the
     evaluation, once; iterating again iterates the same built dataset.
     """
+
+    made = "built"
 
     def __init__(self, name: str, factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any]):
         """Keep what to build; see :func:`registered_dataset`."""
@@ -228,7 +229,6 @@ class RegisteredDataset:
         self._factory = factory
         self._args = args
         self._kwargs = kwargs
-        self._dataset: Any = None
 
     def __repr__(self) -> str:
         return f"<dataset {self.name!r} {self._args!r}>"
@@ -237,16 +237,6 @@ class RegisteredDataset:
         """The built dataset's rows."""
         return iter(self.build())
 
-    def __len__(self) -> int:
-        """The built dataset's length (``num_rows``).
-
-        Raises:
-            TypeError: not built yet, or the dataset does not know its length.
-        """
-        if self._dataset is None:
-            raise TypeError(f"{self!r} is not built yet")
-        return len(self._dataset)
-
     def build(self) -> Any:
         """The dataset, built the first time.
 
@@ -254,11 +244,9 @@ class RegisteredDataset:
             DatasetUnavailableError: it needs the network and the network cannot be reached.
             ConfigurationError: the dataset's class fails otherwise, or has no ``columns``.
         """
-        if self._dataset is None:
-            self._dataset = self._build()
-        return self._dataset
+        return self._once()
 
-    def _build(self) -> Any:
+    def _make(self) -> Any:
         try:
             return load_dataset(self.name, *self._args, **self._kwargs)
         except DotevalsError:
@@ -266,12 +254,11 @@ class RegisteredDataset:
         # The dataset's class is a plugin's code: whatever it raises is handed on as an error
         # that names the dataset, and says so when it is the network that is missing.
         except Exception as exc:
-            if is_network_error(exc):
-                raise needs_network_error(self.name, exc) from exc
-            raise ConfigurationError(
+            message = (
                 f"dataset {self.name!r} ({self._factory!r}) failed to load with arguments "
                 f"{self._args!r} {self._kwargs!r}: {type(exc).__name__}: {exc}"
-            ) from exc
+            )
+            raise load_error(self.name, exc, message) from exc
 
 
 def registered_dataset(name: str, *args: Any, **kwargs: Any) -> Any:

@@ -7,7 +7,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-__all__ = ["BadRow", "Columns", "Dataset", "column_map", "missing_columns", "pick_columns"]
+from dotevals.errors import ConfigurationError
+
+__all__ = [
+    "BadRow",
+    "Columns",
+    "Dataset",
+    "LoadedOnce",
+    "column_map",
+    "columns_of",
+    "missing_columns",
+    "pick_columns",
+]
 
 #: Columns to keep: names (``["question", "answer"]``), or a mapping from the name the function
 #: takes to the name stored in the data (``{"question": "problem"}``).
@@ -97,6 +108,46 @@ def column_map(columns: Columns) -> dict[str, str] | None:
     if not mapping:
         raise TypeError("columns= selects no column: give at least one name")
     return mapping
+
+
+def columns_of(columns: Columns, where: str) -> dict[str, str] | None:
+    """:func:`column_map` of ``columns``, its errors naming ``where`` (the dataset).
+
+    Raises:
+        ConfigurationError: ``columns`` is a single string, or holds something else than names.
+    """
+    try:
+        return column_map(columns)
+    except TypeError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+
+
+class LoadedOnce(ABC):
+    """Rows of a dataset made (built, loaded) the first time they are needed, then kept."""
+
+    #: What making the dataset is called, in the error of ``len()`` before it is made.
+    made = "made"
+    _kept: Any = None
+
+    def __len__(self) -> int:
+        """The kept dataset's length.
+
+        Raises:
+            TypeError: not made yet, or the dataset does not know its length.
+        """
+        if self._kept is None:
+            raise TypeError(f"{self!r} is not {self.made} yet")
+        return len(self._kept)
+
+    def _once(self) -> Any:
+        """The dataset, made the first time."""
+        if self._kept is None:
+            self._kept = self._make()
+        return self._kept
+
+    @abstractmethod
+    def _make(self) -> Any:
+        """Make the dataset (called once, unless it fails)."""
 
 
 def pick_columns(row: Any, mapping: dict[str, str] | None) -> Any:

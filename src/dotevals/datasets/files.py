@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from dotevals._extras import import_extra
-from dotevals.datasets.base import BadRow, Columns, column_map, missing_columns, pick_columns
+from dotevals.datasets.base import BadRow, Columns, columns_of, missing_columns, pick_columns
 from dotevals.errors import ConfigurationError
 
 __all__ = ["FileRows", "csv_rows", "json_rows", "jsonl", "parquet", "require"]
@@ -74,10 +74,7 @@ class FileRows:
         self.path = Path(path)
         self._reader = reader
         self._empty = empty
-        try:
-            self.columns = column_map(columns)
-        except TypeError as exc:
-            raise ConfigurationError(f"dataset file {str(self.path)!r}: {exc}") from exc
+        self.columns = columns_of(columns, f"dataset file {str(self.path)!r}")
 
     def __repr__(self) -> str:
         return f"{self._reader.__name__.strip('_')}({str(self.path)!r})"

@@ -12,11 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from dotevals.datasets.base import Columns, column_map, missing_columns, pick_columns
+from dotevals.datasets.base import Columns, LoadedOnce, columns_of, missing_columns, pick_columns
 from dotevals.datasets.files import require
-from dotevals.errors import ConfigurationError, DatasetUnavailableError
+from dotevals.errors import ConfigurationError, DatasetUnavailableError, DotevalsError
 
-__all__ = ["HuggingFaceRows", "huggingface", "is_network_error", "needs_network_error"]
+__all__ = [
+    "HuggingFaceRows",
+    "huggingface",
+    "is_network_error",
+    "load_error",
+    "needs_network_error",
+]
 
 #: Files ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk`` write into the folder.
 _SAVED_MARKERS: Final = ("state.json", "dataset_dict.json")
@@ -47,8 +53,19 @@ def needs_network_error(dataset: str, exc: BaseException) -> DatasetUnavailableE
     )
 
 
-class HuggingFaceRows:
+def load_error(dataset: str, exc: BaseException, message: str) -> DotevalsError:
+    """The error for a dataset that failed to load with ``exc``: it needs the network
+    (:func:`needs_network_error`) when ``exc`` says so, else a ConfigurationError saying
+    ``message``."""
+    if is_network_error(exc):
+        return needs_network_error(dataset, exc)
+    return ConfigurationError(message)
+
+
+class HuggingFaceRows(LoadedOnce):
     """Re-iterable rows (dicts) of a Hugging Face dataset, loaded at the first iteration."""
+
+    made = "loaded"
 
     def __init__(
         self,
@@ -63,11 +80,7 @@ class HuggingFaceRows:
         self.split = split
         self.streaming = streaming
         self.load_kwargs = load_kwargs
-        try:
-            self.columns = column_map(columns)
-        except TypeError as exc:
-            raise ConfigurationError(f"huggingface({self._name!r}): {exc}") from exc
-        self._dataset: Any = None
+        self.columns = columns_of(columns, f"huggingface({self._name!r})")
 
     @property
     def _name(self) -> str:
@@ -75,16 +88,6 @@ class HuggingFaceRows:
 
     def __repr__(self) -> str:
         return f"huggingface({self._name!r}, split={self.split!r})"
-
-    def __len__(self) -> int:
-        """The number of rows, once loaded, when the dataset knows it (not when streaming).
-
-        Raises:
-            TypeError: not loaded yet, or the dataset does not know its length.
-        """
-        if self._dataset is None:
-            raise TypeError(f"{self!r} is not loaded yet")
-        return len(self._dataset)
 
     def __iter__(self) -> Iterator[Any]:
         """The rows, with the columns picked; the dataset is loaded the first time."""
@@ -101,9 +104,10 @@ class HuggingFaceRows:
             DatasetUnavailableError: a Hub dataset is neither reachable nor in the cache.
             ConfigurationError: it cannot be loaded otherwise (bad path, split or column).
         """
-        if self._dataset is None:
-            self._dataset = self._select(self._load())
-        return self._dataset
+        return self._once()
+
+    def _make(self) -> Any:
+        return self._select(self._load())
 
     def _load(self) -> Any:
         if not isinstance(self.source, (str, Path)):  # a Dataset or IterableDataset
@@ -119,12 +123,11 @@ class HuggingFaceRows:
         # Loading runs the datasets library and the Hub client: any error they raise is
         # handed on as one that names the dataset (network errors say so).
         except Exception as exc:
-            if is_network_error(exc):
-                raise needs_network_error(self._name, exc) from exc
-            raise ConfigurationError(
+            message = (
                 f"Hugging Face dataset {self._name!r} could not be loaded: "
                 f"{type(exc).__name__}: {exc}"
-            ) from exc
+            )
+            raise load_error(self._name, exc, message) from exc
 
     def _from_disk(self, hf: Any, path: Path) -> Any:
         loaded = hf.load_from_disk(str(path), **self.load_kwargs)

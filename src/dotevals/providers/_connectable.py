@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from dotevals.errors import ProviderError
 from dotevals.providers._client import make_client
-from dotevals.providers.server import DUMMY_API_KEY, LocalServerProvider, next_free_port
+from dotevals.providers._program_server import ProgramServerProvider
+from dotevals.providers.server import DUMMY_API_KEY
 
 __all__ = ["ConnectableServerProvider"]
 
 
-class ConnectableServerProvider(LocalServerProvider):
+class ConnectableServerProvider(ProgramServerProvider):
     """An OpenAI-compatible server: connect to a running one, or start one per model.
 
     By default ``setup(spec, **config)`` connects to the server at ``base_url`` and returns a
@@ -29,12 +29,10 @@ class ConnectableServerProvider(LocalServerProvider):
         executable: The server program (a path, or a command line as a list).
         api_key: The key sent to a running server (default: none needed).
         timeout: Seconds per request of the client (connect mode).
-        startup_timeout: Seconds to wait for a started server to become healthy.
-        stop_grace: Seconds between SIGTERM and SIGKILL when stopping a started server.
-        env: Variables added to a started server's environment.
-        host: Address a started server binds.
-        log_dir: Directory of server logs (default ``$DOTEVALS_LOG_DIR`` or ``.dotevals/logs``).
-        **defaults: Server options applied to every model a started server serves.
+        **options: The arguments of
+            :class:`~dotevals.providers._program_server.ProgramServerProvider` for a started
+            server (``startup_timeout``, ``env``, ``log_dir``, ...) and server options applied
+            to every model it serves.
     """
 
     #: The provider's name, its program, its usual port and the path polled for health.
@@ -42,6 +40,7 @@ class ConnectableServerProvider(LocalServerProvider):
     default_executable = ""
     default_port = 8080
     default_health_path = "/v1/models"
+    default_startup_timeout = 300.0
 
     def __init__(
         self,
@@ -51,38 +50,19 @@ class ConnectableServerProvider(LocalServerProvider):
         executable: str | Sequence[str] | None = None,
         api_key: str | None = None,
         timeout: float | None = None,
-        startup_timeout: float = 300.0,
-        stop_grace: float = 10.0,
-        env: Mapping[str, str] | None = None,
-        host: str = "127.0.0.1",
-        log_dir: str | os.PathLike[str] | None = None,
-        **defaults: Any,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            [],
-            health_path=self.default_health_path,
-            startup_timeout=startup_timeout,
-            env=env,
-            host=host,
-            log_dir=log_dir,
-            stop_grace=stop_grace,
-            name=self.server_name,
-        )
+        super().__init__(**options)
         program = executable or self.default_executable
         self.executable = [program] if isinstance(program, str) else list(program)
         self.start = start
         self.base_url = base_url or self.default_base_url()
         self.api_key = api_key
         self.timeout = timeout
-        self.defaults = defaults
 
     def default_base_url(self) -> str:
         """Where the server runs when ``base_url`` is not given."""
         return f"http://127.0.0.1:{self.default_port}/v1"
-
-    def choose_port(self) -> int:
-        """The first free port from the server's usual one up, never one handed out before."""
-        return next_free_port(self.default_port, self.host)
 
     async def create(self, resource_id: str, spec: str, config: dict[str, Any]) -> Any:
         """Start a server (``start=True``) or connect to the running one."""

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-from dotevals.providers.server import LocalServerProvider, next_free_port
+from dotevals.providers._program_server import ProgramServerProvider
 
 __all__ = ["ModuleServerProvider"]
 
 
-class ModuleServerProvider(LocalServerProvider):
+class ModuleServerProvider(ProgramServerProvider):
     """Runs ``python -m <module> <model flag> M --port P --host H`` plus flags from config.
 
     The flags come from the constructor's ``defaults`` and the config given to ``setup``
@@ -24,12 +23,10 @@ class ModuleServerProvider(LocalServerProvider):
         base_port: Servers listen on the first free port from here up (default: the
             server's usual port).
         module: The module run with ``python -m`` (tests use a stand-in server).
-        startup_timeout: Seconds to wait for the model to load before giving up.
-        stop_grace: Seconds between SIGTERM and SIGKILL when stopping.
-        env: Variables added to the server's environment (e.g. ``CUDA_VISIBLE_DEVICES``).
-        host: Address the server binds and the client connects to.
-        log_dir: Directory of server logs (default ``$DOTEVALS_LOG_DIR`` or ``.dotevals/logs``).
-        **defaults: Server options applied to every model, as keyword arguments.
+        **options: The arguments of
+            :class:`~dotevals.providers._program_server.ProgramServerProvider`
+            (``startup_timeout``, ``env``, ``log_dir``, ...) and server options applied to every
+            model, as keyword arguments.
     """
 
     #: The provider's name (entry point, log files, errors).
@@ -37,40 +34,16 @@ class ModuleServerProvider(LocalServerProvider):
     #: The module run by default, and the pip extra that installs it.
     default_module = ""
     extra = ""
-    #: The server's usual port, the flag that names the model, the path polled for health.
-    default_port = 8000
+    #: The flag that names the model.
     model_flag = "--model"
-    default_health_path = "/v1/models"
 
     def __init__(
-        self,
-        base_port: int | None = None,
-        *,
-        module: str | None = None,
-        startup_timeout: float = 600.0,
-        stop_grace: float = 10.0,
-        env: Mapping[str, str] | None = None,
-        host: str = "127.0.0.1",
-        log_dir: str | os.PathLike[str] | None = None,
-        **defaults: Any,
+        self, base_port: int | None = None, *, module: str | None = None, **options: Any
     ) -> None:
-        super().__init__(
-            [],
-            health_path=self.default_health_path,
-            startup_timeout=startup_timeout,
-            env=env,
-            host=host,
-            log_dir=log_dir,
-            stop_grace=stop_grace,
-            name=self.server_name,
-        )
-        self.base_port = self.default_port if base_port is None else base_port
+        super().__init__(**options)
+        if base_port is not None:
+            self.base_port = base_port
         self.module = module or self.default_module
-        self.defaults = defaults
-
-    def choose_port(self) -> int:
-        """The first free port from ``base_port`` up, never one handed out before."""
-        return next_free_port(self.base_port, self.host)
 
     def build_command(self, spec: str, port: int, config: Mapping[str, Any]) -> list[str]:
         """``python -m <module> <model flag> M --port P --host H`` plus the server's flags.

@@ -23,12 +23,12 @@ from __future__ import annotations
 import contextlib
 import inspect
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 import pytest_asyncio
@@ -45,6 +45,9 @@ from dotevals.errors import PluginLoadError, ProviderError
 from dotevals.providers._pool import SharedResourceProvider
 from dotevals.providers._recipes import ModelRecipe, record_setups
 from dotevals.providers.base import ModelHandle, ModelProvider
+
+if TYPE_CHECKING:
+    from dotevals.providers.server import SessionDefaults
 
 __all__ = [
     "GROUP",
@@ -70,7 +73,7 @@ MODELS_KEY: Final = pytest.StashKey[tuple[str, ...]]()
 _SESSION: Final = "session"
 _OWN_DISTRIBUTION: Final = "dotevals"
 _LOG_DIR_KEY: Final = pytest.StashKey[Path | None]()
-_DEFAULTS_SET_KEY: Final = pytest.StashKey[bool]()
+_SERVER_DEFAULTS_KEY: Final[pytest.StashKey[SessionDefaults]] = pytest.StashKey()
 
 
 @dataclass(frozen=True)
@@ -213,19 +216,26 @@ def apply_session_defaults(config: pytest.Config) -> None:
     Called once collection shows the session runs evaluations or uses providers, so that a
     session doing neither never imports the server machinery.
     """
-    from dotevals.providers.server import set_session_defaults
+    from dotevals.providers.server import SessionDefaults
 
     log_dir = config.stash.get(_LOG_DIR_KEY, None)
-    set_session_defaults(log_dir=log_dir, notify=_terminal_notice(config))
-    config.stash[_DEFAULTS_SET_KEY] = True
+    config.stash[_SERVER_DEFAULTS_KEY] = SessionDefaults(log_dir, _terminal_notice(config))
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Servers started after the session log and report where they did before it."""
-    if config.stash.get(_DEFAULTS_SET_KEY, False):
-        from dotevals.providers.server import set_session_defaults
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """Run the tests (and so their fixtures) with this session's server defaults, if any.
 
-        set_session_defaults()
+    They hold only for the span of the loop: a session run inside another one (pytester's
+    in-process runs) leaves the outer session's defaults as they were.
+    """
+    defaults = session.config.stash.get(_SERVER_DEFAULTS_KEY, None)
+    if defaults is None:
+        return (yield)
+    from dotevals.providers.server import using_session_defaults
+
+    with using_session_defaults(defaults):
+        return (yield)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

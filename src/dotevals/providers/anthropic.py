@@ -105,13 +105,9 @@ class AnthropicProvider(SDKClientProvider):
         )
         await handle.teardown()
 
-    Args:
-        api_key: The API key; default ``ANTHROPIC_API_KEY``.
-        base_url: The API's base URL; default ``ANTHROPIC_BASE_URL`` or Anthropic's.
-        timeout: Seconds (or an ``httpx.Timeout``) per request.
-        max_retries: The SDK's own retries; default 0.
-        default_headers: Headers sent with every request.
-        **client_options: Any other ``anthropic.AsyncAnthropic`` argument.
+    Takes the arguments of :class:`~dotevals.providers._sdk.SDKClientProvider`: the API key
+    defaults to ``ANTHROPIC_API_KEY``, the base URL to ``ANTHROPIC_BASE_URL`` (else
+    Anthropic's), and ``**client_options`` are any other ``anthropic.AsyncAnthropic`` argument.
     """
 
     name = PROVIDER_NAME

@@ -39,14 +39,10 @@ class OpenAIProvider(SDKClientProvider):
         await client.chat.completions.create(model=client.model, messages=[...])
         await handle.teardown()
 
-    Args:
-        api_key: The API key; default ``OPENAI_API_KEY``.
-        base_url: The API's base URL; default ``OPENAI_BASE_URL`` or OpenAI's.
-        timeout: Seconds (or an ``httpx.Timeout``) per request.
-        max_retries: The SDK's own retries; default 0.
-        default_headers: Headers sent with every request.
-        **client_options: Any other ``openai.AsyncOpenAI`` argument (``organization``,
-            ``project``, ``http_client``, ...).
+    Takes the arguments of :class:`~dotevals.providers._sdk.SDKClientProvider`: the API key
+    defaults to ``OPENAI_API_KEY``, the base URL to ``OPENAI_BASE_URL`` (else OpenAI's), and
+    ``**client_options`` are any other ``openai.AsyncOpenAI`` argument (``organization``,
+    ``project``, ``http_client``, ...).
     """
 
     name = PROVIDER_NAME

@@ -25,6 +25,7 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,10 +46,11 @@ __all__ = [
     "LocalServerProvider",
     "ServerDiedError",
     "ServerInfo",
+    "SessionDefaults",
     "config_flags",
     "next_free_port",
     "pick_free_port",
-    "set_session_defaults",
+    "using_session_defaults",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,9 +66,9 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _DEATH_WAIT = 0.5
 
 
-@dataclass
-class _SessionDefaults:
-    """What a runner (the pytest plugin) sets for every server it starts.
+@dataclass(frozen=True)
+class SessionDefaults:
+    """What a session (the pytest plugin's, say) gives every local server started in it.
 
     Attributes:
         log_dir: where logs go when neither ``log_dir`` nor ``$DOTEVALS_LOG_DIR`` says.
@@ -77,20 +79,23 @@ class _SessionDefaults:
     notify: Callable[[str], None] | None = None
 
 
-_DEFAULTS = _SessionDefaults()
+#: The defaults of the session this code runs in: set only for the span of a ``with``.
+_SESSION: ContextVar[SessionDefaults | None] = ContextVar("dotevals_session_defaults", default=None)
 
 
-def set_session_defaults(
-    log_dir: str | os.PathLike[str] | None = None,
-    notify: Callable[[str], None] | None = None,
-) -> None:
-    """Set (or, with no arguments, clear) where servers log and how start-up progress shows.
+@contextmanager
+def using_session_defaults(defaults: SessionDefaults) -> Iterator[None]:
+    """Servers started inside the ``with`` (and tasks made in it) take ``defaults``.
 
-    The pytest plugin puts logs under the store root (``<root>/logs``) and shows progress on
-    pytest's terminal, where output captured from fixtures would otherwise hide it.
+    The pytest plugin wraps its test loop in one, so that servers log under the store root
+    (``<root>/logs``) and show progress on pytest's terminal, where output captured from
+    fixtures would otherwise hide it. The previous defaults are back on leaving.
     """
-    _DEFAULTS.log_dir = Path(log_dir) if log_dir is not None else None
-    _DEFAULTS.notify = notify
+    token = _SESSION.set(defaults)
+    try:
+        yield
+    finally:
+        _SESSION.reset(token)
 
 
 # Ports handed out in this process are never handed out again, even once their server stopped.
@@ -321,19 +326,20 @@ def _http_client(server: _Server) -> Any:
     return client
 
 
-def _note(message: str) -> None:
-    """A line of start-up progress: on the runner's terminal if it set one, and in the log."""
+def _note(message: str, notify: Callable[[str], None] | None) -> None:
+    """A line of start-up progress: through ``notify`` (the session's terminal) if given, and
+    in the log."""
     logger.info(message)
-    if _DEFAULTS.notify is not None:
-        _DEFAULTS.notify(message)
+    if notify is not None:
+        notify(message)
 
 
 @contextmanager
-def _progress(message: str) -> Iterator[None]:
-    """Start-up progress: lines through the runner's notice writer (pytest sets one), else a
-    spinner on stderr when it is a terminal; quiet otherwise."""
-    if _DEFAULTS.notify is not None or not sys.stderr.isatty():
-        _note(message)
+def _progress(message: str, notify: Callable[[str], None] | None) -> Iterator[None]:
+    """Start-up progress: lines through ``notify`` (pytest gives one), else a spinner on stderr
+    when it is a terminal; quiet otherwise."""
+    if notify is not None or not sys.stderr.isatty():
+        _note(message, notify)
         yield
         return
     from rich.console import Console
@@ -363,6 +369,9 @@ class LocalServerProvider(SharedResourceProvider):
             directory).
         stop_grace: Seconds between SIGTERM and SIGKILL when stopping.
         name: The provider's name in file names and errors.
+        session_defaults: Where logs go (when ``log_dir`` does not say) and how start-up
+            progress shows (default: those of the session it runs in, see
+            :func:`using_session_defaults`).
     """
 
     #: The environment variable through which the server takes its API key, if it reads one
@@ -383,6 +392,7 @@ class LocalServerProvider(SharedResourceProvider):
         log_dir: str | os.PathLike[str] | None = None,
         stop_grace: float = 10.0,
         name: str = "local",
+        session_defaults: SessionDefaults | None = None,
     ) -> None:
         super().__init__()
         self.command = list(command)
@@ -393,6 +403,7 @@ class LocalServerProvider(SharedResourceProvider):
         self.stop_grace = stop_grace
         self.name = name
         self._log_dir = Path(log_dir) if log_dir is not None else None
+        self._session_defaults = session_defaults
         self._servers: dict[str, _Server] = {}
         self._reaped = False
 
@@ -409,6 +420,13 @@ class LocalServerProvider(SharedResourceProvider):
     # -- where things go ----------------------------------------------------------------------
 
     @property
+    def session_defaults(self) -> SessionDefaults:
+        """The defaults given to the constructor, else those of the session it runs in."""
+        if self._session_defaults is not None:
+            return self._session_defaults
+        return _SESSION.get() or SessionDefaults()
+
+    @property
     def log_dir(self) -> Path:
         """Directory of server logs; records of running servers are in its ``servers/``."""
         if self._log_dir is not None:
@@ -416,7 +434,7 @@ class LocalServerProvider(SharedResourceProvider):
         from_env = os.environ.get(LOG_DIR_ENV)
         if from_env:
             return Path(from_env)
-        return _DEFAULTS.log_dir or Path.cwd() / ".dotevals" / "logs"
+        return self.session_defaults.log_dir or Path.cwd() / ".dotevals" / "logs"
 
     def server_info(self, resource_id: str) -> ServerInfo:
         """Where the server behind ``resource_id`` (a handle's id) runs."""
@@ -529,14 +547,17 @@ class LocalServerProvider(SharedResourceProvider):
             f"(log: {server.info.log_path})"
         )
 
+        notify = self.session_defaults.notify
+
         def still_waiting(waited: float) -> None:
             _note(
                 f"still waiting for the {self.name} server for {server.spec!r} on {url} "
-                f"({waited:.0f} s of {self.startup_timeout:g} s; log: {server.info.log_path})"
+                f"({waited:.0f} s of {self.startup_timeout:g} s; log: {server.info.log_path})",
+                notify,
             )
 
         async with httpx.AsyncClient(timeout=timeout, headers=headers, trust_env=False) as http:
-            with _progress(message):
+            with _progress(message, notify):
                 try:
                     await server.process.wait_ready(
                         lambda: _healthy(http, url),

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import pytest
 
+from dotevals._converters import checked
 from dotevals._pytest_internals import taken_option_names
 
 __all__ = ["OPTIONS", "Settings", "add_options", "add_short_aliases"]
@@ -35,39 +36,11 @@ RUNNERS: Final = ("local", "ray")
 DEFAULT_MAX_CONCURRENCY: Final = 256
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
-
-
-def _seconds(value: str) -> float:
-    number = float(value)
-    if not number >= 0:
-        raise ValueError(value)
-    return number
-
-
-def _runner_name(value: str) -> str:
-    name = value.strip().lower()
-    if name not in RUNNERS:
-        raise ValueError(value)
-    return name
-
-
-def _non_negative(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError(value)
-    return number
-
-
-def _alpha(value: str) -> float:
-    number = float(value)
-    if not 0 < number < 0.5:
-        raise ValueError(value)
-    return number
+_positive = checked("_positive", int, lambda number: number >= 1)
+_non_negative = checked("_non_negative", int, lambda number: number >= 0)
+_seconds = checked("_seconds", float, lambda number: number >= 0)  # NaN is not
+_alpha = checked("_alpha", float, lambda number: 0 < number < 0.5)
+_runner_name = checked("_runner_name", lambda value: value.strip().lower(), RUNNERS.__contains__)
 
 
 @dataclass(frozen=True)

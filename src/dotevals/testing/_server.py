@@ -34,6 +34,7 @@ from fractions import Fraction
 from http import HTTPStatus
 from typing import Any
 
+from dotevals._converters import checked
 from dotevals.testing._model import answer
 
 __all__ = ["DEFAULT_MODEL", "ServerSettings", "run_server", "serve"]
@@ -63,32 +64,12 @@ Json = dict[str, Any]
 ReadyCallback = Callable[[str, int], None]
 
 
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {text!r}")
-    return value
+_non_negative = checked(
+    "_non_negative", float, lambda value: math.isfinite(value) and value >= 0, "a number >= 0"
+)
+_fraction = checked("_fraction", float, lambda value: 0 <= value <= 1, "between 0 and 1")
+_positive = checked("_positive", int, lambda value: value >= 1, "a whole number >= 1")
+_port = checked("_port", int, lambda value: 0 <= value <= 65535, "between 0 and 65535")
 
 
 def _knob(flag: str, help: str, **argparse_options: Any) -> Any:
