@@ -50,10 +50,11 @@ _LATENCY_SLACK = 0.001
 _CLOCK_SLACK = 1e-6
 #: The fewest calls kept queued beyond the knee.
 _MIN_QUEUE = 2.0
-#: More in flight "pays" while throughput beats that of every smaller limit by this factor
-#: (after start-up, growing by a quarter), or by the second (in start-up, doubling).
-_PAYS = 1.1
-_PAYS_DOUBLED = 1.25
+#: After start-up, a quarter more in flight "pays" while throughput beats that of every
+#: smaller limit by this factor (measured: windows of a few dozen calls vary by 10%).
+_PAYS = 1.2
+#: A limit whose throughput is within this factor of the best is as good (the floor).
+_NEAR_BEST = 1.1
 _logger = logging.getLogger(__name__)
 #: dotevals 0.26 ``Adaptive`` keyword arguments and the parameters they set here.
 _ADAPTIVE_ALIASES: Final = {
@@ -164,12 +165,17 @@ class Adaptive:
     after the limit last changed, and after start-up only those started one median latency or
     more after, once the calls in flight are those of the new limit) the
     window's median latency is compared with the no-load latency: the lowest window median
-    seen, measured while few calls were in flight. Throughput, by Little's law, is the limit
-    over the median; it is noted for each limit.
+    seen, measured while few calls were in flight. Throughput is measured (calls completed per
+    second while the window filled, every call counted) and noted for each limit; Little's
+    law (the limit over the median) would overstate it when latencies are skewed, as they are
+    when the client's CPU is the bottleneck.
 
-    * **Start-up:** while the median stays within ``latency_tolerance`` (x1.25) of the
-      no-load latency (more calls in flight are served as fast as fewer), or throughput beats
-      that of every smaller limit by 25%, the limit is multiplied by ``growth`` (x2).
+    * **Start-up:** while the median stays within ``latency_tolerance`` (x1.15) of the
+      no-load latency (more calls in flight are served as fast as fewer), the limit is
+      multiplied by ``growth`` (x2). The tolerance is tight because going past the knee
+      costs more than the time it takes to reach it: an HTTP client keeps the connections
+      the crowd opened (httpx scans them all on every request), so a client that was once
+      at 64 in flight stays slower at 32.
     * **At the knee** (the first window slower than that, or after any throttle) the limit
       follows ``limit * no_load / median + queue``, where ``queue`` is ``slow_growth - 1``
       (a quarter) of the limit, at least 2. By Little's law ``limit / median`` is the
@@ -177,7 +183,7 @@ class Adaptive:
       no-load latency (the bandwidth-delay product of BBR); ``queue`` more are kept waiting
       so the server never idles. When more in flight only adds latency (a server whose batch
       is full, a client whose CPU is the bottleneck) the limit comes back down to the knee
-      plus that queue. While more in flight still raises throughput by 10% it grows by
+      plus that queue. While more in flight still raises throughput by 20% it grows by
       ``slow_growth`` (a quarter) a window instead. It never falls by more than half in one
       window, nor below the smallest limit whose throughput was within 10% of the best
       measured (at or below the current limit).
@@ -225,7 +231,7 @@ class Adaptive:
         growth: float = 2.0,
         slow_growth: float = 1.25,
         cut: float = 0.5,
-        latency_tolerance: float = 1.25,
+        latency_tolerance: float = 1.15,
         throttle_tolerance: float = 0.2,
         min_window: int = 8,
         clock: Callable[[], float] = time.monotonic,
@@ -257,6 +263,9 @@ class Adaptive:
         self._start = clock()
         self._limit = self._clamp(initial)
         self._window: list[float] = []
+        #: Successes counted so far, and the moment and count at the window's first sample.
+        self._done = 0
+        self._window_from: tuple[float, int] | None = None
         self._no_load: float | None = None
         #: The latest throughput (calls per second, by Little's law) measured at each limit.
         self._rates: dict[int, float] = {}
@@ -302,25 +311,28 @@ class Adaptive:
                 changed is not counted: it ran under the old limit.
         """
         now = self._clock()
+        self._done += 1
         self._outcomes += 1
         if self._outcomes >= self._window_size():  # throttles are a share of recent calls
             self._outcomes = self._throttles = 0
         if now < self._quiet_from or now - latency < self._settled_at - _CLOCK_SLACK:
             return
+        if not self._window:
+            self._window_from = (now, self._done)
         self._window.append(max(0.0, latency))
         if len(self._window) < self._sample_size():
             return
         median = self._median = statistics.median(self._window)
+        rate = self._throughput(now, median)
         self._window.clear()
         no_load = self._no_load = median if self._no_load is None else min(self._no_load, median)
         ratio = (median + _LATENCY_SLACK) / (no_load + _LATENCY_SLACK)
-        rate = self._limit / (median + _LATENCY_SLACK)
         gain = self._record_rate(rate)
         _logger.debug(
             "concurrency: %d in flight, median %.4f s (x%.2f no-load), %.0f calls/s",
             *(self._limit, median, ratio, rate),
         )
-        if self._startup and (ratio <= self.latency_tolerance or gain > _PAYS_DOUBLED):
+        if self._startup and ratio <= self.latency_tolerance:
             self._set(max(self._limit + 1, int(self._limit * self.growth)))
             return
         if self._startup:
@@ -330,6 +342,19 @@ class Adaptive:
             self._set(max(self._limit + 1, int(self._limit * self.slow_growth)))
         else:
             self._set(max(self._gradient_limit(ratio), self._rate_floor()))
+
+    def _throughput(self, now: float, median: float) -> float:
+        """Successes per second after the window's first sample, every call counted.
+
+        Measured, not inferred: Little's law (the limit over the median latency) overstates it
+        when latencies are skewed, as a client short of CPU makes them. A window that took
+        less than half a latency to fill (calls completing together) falls back to the law.
+        """
+        since, done = self._window_from or (now, self._done)
+        elapsed = now - since
+        if elapsed < median / 2 or elapsed <= 0:
+            return self._limit / (median + _LATENCY_SLACK)
+        return (self._done - done) / elapsed
 
     def _record_rate(self, rate: float) -> float:
         """Note the throughput at this limit; how many times the best of smaller limits it is."""
@@ -341,7 +366,7 @@ class Adaptive:
         """The smallest limit (up to this one) whose throughput was within 10% of the best."""
         rates = {n: r for n, r in self._rates.items() if n <= self._limit}
         best = max(rates.values())
-        return min(n for n, r in rates.items() if r * _PAYS >= best)
+        return min(n for n, r in rates.items() if r * _NEAR_BEST >= best)
 
     def _gradient_limit(self, ratio: float) -> int:
         """What the server completes in one no-load latency, plus a queue (see the class)."""
