@@ -170,6 +170,27 @@ async def test_a_second_run_is_answered_from_the_cache(tmp_path: Path) -> None:
     assert len(cache) == 2 * 2 * len(ROWS)
 
 
+async def test_cache_hits_do_not_teach_the_concurrency_limit(tmp_path: Path) -> None:
+    # answered in a fraction of a millisecond, hits would read as a server without a knee
+    dcache.configure(tmp_path / "c.sqlite")
+    rows = [(f"What is {a} + {a}?", str(2 * a)) for a in range(200)]
+
+    @dotevals.foreach("prompt,expected", rows)
+    async def twice(prompt: str, expected: str, client: Any) -> bool:
+        reply = await client.chat.completions.create(
+            model=client.model, messages=[{"role": "user", "content": prompt}]
+        )
+        return bool(reply.choices[0].message.content == expected)
+
+    with ServerProcess(latency=0.01) as server:
+        first = await run_rows(twice, server, tmp_path, "first")
+        second = await run_rows(twice, server, tmp_path, "second")
+        assert server.stats()["requests"] == len(rows)
+    assert max(limit for _, limit in first.report.concurrency) > 16  # the server's latency
+    assert second.report.concurrency == [(0.0, 16)]  # every row a hit: nothing learnt
+    assert dcache.stats()["hits"] == len(rows)
+
+
 async def ask(client: Any, prompt: str = "What is 2 + 3?", **params: Any) -> Any:
     return await client.chat.completions.create(
         model=client.model, messages=[{"role": "user", "content": prompt}], **params

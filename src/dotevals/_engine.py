@@ -380,9 +380,7 @@ class _Run:
                 await self._backoff(throttled, delay)
                 attempt += 1
                 continue
-            elapsed = time.perf_counter() - start
-            self.strategy.on_success(elapsed)
-            return _Outcome(value, None, attempt, elapsed)
+            return _Outcome(value, None, attempt, time.perf_counter() - start)
 
     def _call_kwargs(self, items: list[Item]) -> dict[str, Any]:
         if self.spec.batch_size is None:
@@ -560,8 +558,10 @@ class _Run:
             outcome = await self.call(unit)
         finally:
             _usage.stop(token)
-        if meter:
-            outcome.usage = _usage.total(meter)
+        if outcome.error is None and not meter.cached:  # a cache hit says nothing of the server
+            self.strategy.on_success(outcome.secs)
+        if meter.usages:
+            outcome.usage = meter.total()
         self.store(self.records_for(unit, outcome))
 
     async def run_inline(self, units: Iterator[list[Item]]) -> None:

@@ -46,6 +46,8 @@ from typing import Any, Final
 
 import httpx
 
+from dotevals import _usage
+
 __all__ = [
     "CacheWarning",
     "CachedResponse",
@@ -286,6 +288,8 @@ class ResponseCache:
                 the request itself (so that each request is counted once).
         """
         found = _decode(self._fetch(key))
+        if found is not None:
+            _usage.hit()  # the row's latency is not the server's
         with self._lock:
             if found is not None:
                 self.hits += 1
