@@ -558,6 +558,10 @@ class _Run:
             outcome = await self.call(unit)
         finally:
             _usage.stop(token)
+        self._finish(unit, outcome, meter)
+
+    def _finish(self, unit: list[Item], outcome: _Outcome, meter: _usage.Meter) -> None:
+        """Tell the strategy how the call went, then record and store the unit's rows."""
         if outcome.error is None and not meter.cached:  # a cache hit says nothing of the server
             self.strategy.on_success(outcome.secs)
         if meter.usages:
@@ -565,11 +569,18 @@ class _Run:
         self.store(self.records_for(unit, outcome))
 
     async def run_inline(self, units: Iterator[list[Item]]) -> None:
-        """One unit after the other (sync functions)."""
-        for count, unit in enumerate(units, 1):
-            await self.run_unit(unit)
-            if count % 512 == 0:
-                await asyncio.sleep(0)  # let cancellation and other tasks in
+        """One unit after the other (sync functions), metered by one meter emptied per unit."""
+        meter, token = _usage.start()
+        try:
+            for count, unit in enumerate(units, 1):
+                if meter.calls or meter.hits:
+                    meter.clear()
+                outcome = await self.call(unit)
+                self._finish(unit, outcome, meter)
+                if count % 512 == 0:
+                    await asyncio.sleep(0)  # let cancellation and other tasks in
+        finally:
+            _usage.stop(token)
 
     async def run_concurrent(self, units: Iterator[list[Item]]) -> None:
         """Units in flight up to the strategy's limit."""

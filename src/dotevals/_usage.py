@@ -35,6 +35,11 @@ class Meter:
         """
         return self.calls > 0 and self.hits >= self.calls
 
+    def clear(self) -> None:
+        """Empty the meter for the next row (rows run one after the other share one)."""
+        self.usages = []
+        self.calls = self.hits = 0
+
     def total(self) -> Usage | None:
         """The sum of the usages; None when no call reported any."""
         if not self.usages:

@@ -115,7 +115,8 @@ def resolve_metric(name: str) -> Metric | None:
 
 class _Moments:
     """Count, sum and sums of squared and cubed deviations (Welford, Terriberry): a mean and
-    its interval.
+    its interval. While every value is 0 or 1 (accuracy), only the count and the sum are kept:
+    the sums of deviations follow from them, and are set so when another value comes.
 
     The mean is ``total / n`` rather than Welford's running mean, so it does not depend on the
     order the rows completed in: a proportion's sum is a whole number, exact in any order.
@@ -134,13 +135,24 @@ class _Moments:
     def add(self, x: float) -> None:
         self.n += 1
         self.total += x
-        self.binary = self.binary and x in (0.0, 1.0)
+        if self.binary:
+            if x == 0.0 or x == 1.0:
+                return  # only 0s and 1s so far: their moments follow from n and total
+            self.binary = False
+            self._of_zeros_and_ones(self.n - 1, self.total - x)
         d = x - self.mean
         d_n = d / self.n
         term = d * d_n * (self.n - 1)
         self.mean += d_n
         self.m3 += term * d_n * (self.n - 2) - 3 * d_n * self.m2
         self.m2 += term
+
+    def _of_zeros_and_ones(self, n: int, ones: float) -> None:
+        """Set the mean and the sums of deviations of ``n`` values, ``ones`` of them 1, else 0."""
+        p = ones / n if n else 0.0
+        self.mean = p
+        self.m2 = n * p * (1 - p)
+        self.m3 = n * p * (1 - p) * (1 - 2 * p)
 
     def value(self, extra_zeros: int = 0, level: float = DEFAULT_LEVEL) -> IntervalValue:
         """The mean and its interval, with ``extra_zeros`` more values of 0.

@@ -288,3 +288,21 @@ def test_a_plain_metric_read_back_by_name_is_filled_in_by_a_live_row() -> None:
     running.add([Score("s", 4, [spread])], is_error=False)
     got = running.results()["s"]["spread"]
     assert (got.value, got.count, got.method) == (5.0, 3, "bootstrap")
+
+
+def test_moments_of_zeros_and_ones_then_other_values_match_welford_throughout() -> None:
+    from dotevals.metrics import _Moments
+
+    values = [1.0, 0.0, 1.0, 1.0, 0.0, 0.5, 2.0, 1.0]
+    fast, slow = _Moments(), _Moments()
+    for x in values:
+        fast.add(x)
+    for x in [0.5, *values[:5], *values[6:]]:  # a non-0/1 value first: Welford from the start
+        slow.add(x)
+    assert (fast.n, fast.total, fast.binary) == (slow.n, slow.total, False)
+    assert fast.mean == pytest.approx(slow.mean)
+    assert fast.m2 == pytest.approx(slow.m2)
+    assert fast.m3 == pytest.approx(slow.m3)
+    mean = sum(values) / len(values)
+    assert fast.m2 == pytest.approx(sum((x - mean) ** 2 for x in values))
+    assert fast.m3 == pytest.approx(sum((x - mean) ** 3 for x in values))
