@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -15,14 +16,18 @@ __all__ = [
     "ErrorInfo",
     "Header",
     "IntervalValue",
+    "MetricTable",
     "MetricValue",
     "Record",
     "Result",
+    "Returned",
     "Score",
     "Summary",
     "Usage",
     "add_usage",
+    "carry_metrics",
     "format_metric",
+    "to_result",
 ]
 
 #: A metric: a callable over the list of a score's values, with ``__name__`` set.
@@ -688,3 +693,59 @@ def format_metric(value: MetricValue, digits: int = 3, brief: bool = False) -> s
     if math.isnan(low) or math.isnan(high):
         return f"{value.value:.{digits}f}{n}"
     return f"{value.value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{n}"
+
+
+def carry_metrics(live: MetricTable, last: MetricTable) -> MetricTable:
+    """``live`` with the figures only the last summary holds (``live`` is extended).
+
+    A custom metric whose code is not at hand (a plain function, not ``@metric``) cannot be
+    computed from stored records; when a run added no record to those the last summary
+    counted, that summary's figure for it is still exact, so it is kept.
+    """
+    for score, figures in last.items():
+        for name, kept in figures.items():
+            if name not in live.get(score, {}):
+                live.setdefault(score, {})[name] = kept
+    return live
+
+
+#: What a row returned, normalised: scores, prompt, response, model and usage.
+Returned = tuple[list[Score], str | None, Any, str | None, Usage | None]
+
+
+def to_result(name: str, value: Any) -> Returned:
+    """What an evaluation returned for one row: ``(scores, prompt, response, model, usage)``.
+
+    A tuple, not a :class:`Result`, so that rows returning a bool or a number build nothing more.
+
+    Raises:
+        TypeError: the value is not a Result, Score, bool or number.
+    """
+    if isinstance(value, Result):
+        return value.scores, value.prompt, value.model_response, value.model, value.usage
+    if isinstance(value, Score):
+        return [value], None, None, None, None
+    if isinstance(value, bool):
+        return [Score(name, value, [_bare_metrics()[0]])], None, None, None, None
+    if isinstance(value, (int, float)):
+        return [Score(name, value, [_bare_metrics()[1]])], None, None, None, None
+    raise TypeError(_accepted(name, value))
+
+
+@functools.cache
+def _bare_metrics() -> tuple[Metric, Metric]:
+    """``accuracy()`` and ``mean()``, the metrics of bare bools and numbers, built once.
+
+    One instance each, not one per row; built on first use because :mod:`dotevals.metrics`
+    imports this module.
+    """
+    from dotevals.metrics import accuracy, mean
+
+    return accuracy(), mean()
+
+
+def _accepted(name: str, value: Any) -> str:
+    return (
+        f"{name} returned {value!r} ({type(value).__name__}); return a Result, a Score, "
+        "a bool or a number"
+    )
