@@ -42,7 +42,7 @@ from dotevals.decorators import EvaluationSpec
 from dotevals.errors import DatasetChangedError
 from dotevals.metrics import RunningMetrics
 from dotevals.pricing import Prices
-from dotevals.providers.base import ModelHandle
+from dotevals.providers.base import ModelHandle, provider_name
 from dotevals.results import (
     ErrorInfo,
     Header,
@@ -143,11 +143,10 @@ def _model_of(value: Any) -> str | None:
 
 
 def _provider_of(value: Any) -> str | None:
-    """The provider name a model from ``--model`` carries (see ``_names.PROVIDER_ATTR``)."""
-    if isinstance(value, ModelHandle):
-        value = value.model
-    name = getattr(value, PROVIDER_ATTR, None)
-    return name if isinstance(name, str) else None
+    """The provider of a fixture value: the one ``--model`` tagged, else its handle's."""
+    model = value.model if isinstance(value, ModelHandle) else value
+    name = getattr(model, PROVIDER_ATTR, None)
+    return name if isinstance(name, str) else provider_name(value)
 
 
 def run_provider(fixtures: dict[str, Any]) -> str | None:
@@ -184,7 +183,7 @@ class Plan:
     strategy: ConcurrencyStrategy
     retry: RetryPolicy
     model: str | None
-    #: The provider's entry-point name, when the model came from ``--model``.
+    #: The provider's entry-point name (else class name), when the model came from one.
     provider: str | None
     #: Whether units run concurrently: async functions, or sync ones in threads.
     concurrent: bool
