@@ -312,8 +312,13 @@ class Record:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Record:
-        """Rebuild a record read from storage (written by this or an older version)."""
+    def from_dict(cls, data: dict[str, Any], bad: set[str] | None = None) -> Record:
+        """Rebuild a record read from storage (written by this or an older version).
+
+        A timestamp, duration or attempts that is no usable number (``Infinity``, ``NaN``, a
+        huge, negative or fractional count) takes its default, and its name is added to
+        ``bad`` so that the reader can warn once.
+        """
         model = data.get("model")
         return cls(
             item_id=int(data["item_id"]),
@@ -322,15 +327,28 @@ class Record:
             prompt=data.get("prompt"),
             model_response=data.get("model_response"),
             error=ErrorInfo.from_dict(data.get("error")),
-            timestamp=float(data.get("timestamp") or 0.0),
-            duration=float(data.get("duration") or 0.0),
-            attempts=int(data.get("attempts") or 1),
+            timestamp=_checked(data, "timestamp", _finite, bad) or 0.0,
+            duration=_checked(data, "duration", _finite, bad) or 0.0,
+            attempts=_checked(data, "attempts", _count, bad) or 1,
             model=model if isinstance(model, str) else None,
             usage=Usage.from_dict(data.get("usage")),
             cluster=_str(data.get("cluster")),
             repeat=_whole(data.get("repeat")),
             extra=_unknown(data, _RECORD_FIELDS),
         )
+
+
+def _checked(
+    data: dict[str, Any], key: str, parse: Callable[[Any], Any], bad: set[str] | None
+) -> Any:
+    """``parse(data[key])``; None when absent, or unusable (then ``key`` joins ``bad``)."""
+    raw = data.get(key)
+    if raw is None:
+        return None
+    value = parse(raw)
+    if value is None and bad is not None:
+        bad.add(key)
+    return value
 
 
 _RECORD_FIELDS: Final = _known(Record) | {"row_hash"}
@@ -543,6 +561,18 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _finite(value: Any) -> float | None:
+    """The value as a float when it is a finite number, else None."""
+    number = _number(value)
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _count(value: Any) -> int | None:
+    """The value as an int when it is a finite, whole, non-negative number, else None."""
+    number = _finite(value)
+    return int(number) if number is not None and number >= 0 and number.is_integer() else None
+
+
 def _whole(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -574,9 +604,9 @@ def _history(pairs: Any) -> list[tuple[float, int]]:
     found = []
     for pair in pairs if isinstance(pairs, list) else ():
         if isinstance(pair, list) and len(pair) == 2:
-            seconds, limit = _number(pair[0]), _number(pair[1])
+            seconds, limit = _number(pair[0]), _count(pair[1])
             if seconds is not None and limit is not None:
-                found.append((seconds, int(limit)))
+                found.append((seconds, limit))
     return found
 
 
@@ -640,7 +670,7 @@ class Summary:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Summary:
         """A stored summary; what older stores lack takes its default, odd values are ignored."""
-        size = _number(data.get("dataset_size"))
+        size = _count(data.get("dataset_size"))
         cost = _number(data.get("cost"))
         kinds = data.get("error_types")
         pairs = data.get("concurrency")
@@ -649,9 +679,9 @@ class Summary:
             evaluation=str(data.get("evaluation") or ""),
             experiment=str(data.get("experiment") or ""),
             storage_url=str(data.get("storage_url") or ""),
-            total=int(_number(data.get("total")) or 0),
-            errors=int(_number(data.get("errors")) or 0),
-            ran=int(_number(data.get("ran")) or 0),
+            total=_count(data.get("total")) or 0,
+            errors=_count(data.get("errors")) or 0,
+            ran=_count(data.get("ran")) or 0,
             duration=_number(data.get("duration")) or 0.0,
             metrics=_metrics_from_dict(data.get("metrics")),
             metrics_without_errors=_metrics_from_dict(data.get("metrics_without_errors")),
@@ -662,7 +692,7 @@ class Summary:
             ),
             concurrency=_history(pairs),
             failure=_str(data.get("failure")),
-            dataset_size=None if size is None else int(size),
+            dataset_size=size,
             usage=Usage.from_dict(data.get("usage")),
             usage_by_model=_usage_by_model(data.get("usage_by_model")),
             cost=cost,
