@@ -157,7 +157,7 @@ BAD_NUMBERS = [
 
 def test_unusable_numbers_are_read_as_defaults_with_one_warning(store: JSONLStorage) -> None:
     """An old or damaged store: every record is kept, no OverflowError, one warning."""
-    _append(store, [_record(0)])
+    append(store, [make_record(0)])
     with store.path_of("exp", "ev").open("a") as f:
         f.write("\n".join(BAD_NUMBERS) + "\n")
     with pytest.warns(StoreWarning) as caught:
