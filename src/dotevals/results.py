@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
@@ -756,22 +755,23 @@ def to_result(name: str, value: Any) -> Returned:
     if isinstance(value, Score):
         return [value], None, None, None, None
     if isinstance(value, bool):
-        return [Score(name, value, [_bare_metrics()[0]])], None, None, None, None
+        return [Score(name, value, [(_BARE or _make_bare())[0]])], None, None, None, None
     if isinstance(value, (int, float)):
-        return [Score(name, value, [_bare_metrics()[1]])], None, None, None, None
+        return [Score(name, value, [(_BARE or _make_bare())[1]])], None, None, None, None
     raise TypeError(_accepted(name, value))
 
 
-@functools.cache
-def _bare_metrics() -> tuple[Metric, Metric]:
-    """``accuracy()`` and ``mean()``, the metrics of bare bools and numbers, built once.
+#: ``accuracy()`` and ``mean()``, the metrics of bare bools and numbers: one instance each,
+#: not one per row, made on first use (:mod:`dotevals.metrics` imports this module).
+_BARE: Final[list[Metric]] = []
 
-    One instance each, not one per row; built on first use because :mod:`dotevals.metrics`
-    imports this module.
-    """
+
+def _make_bare() -> list[Metric]:
     from dotevals.metrics import accuracy, mean
 
-    return accuracy(), mean()
+    if not _BARE:
+        _BARE.extend((accuracy(), mean()))
+    return _BARE
 
 
 def _accepted(name: str, value: Any) -> str:
