@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dotevals._registry import _load, describe_entry_point, load_entry_point
+from dotevals._registry import _load, describe_entry_point, entry_point_name_of, load_entry_point
 from dotevals.errors import PluginLoadError
 
 GROUP = "dotevals.model_providers"
@@ -54,3 +54,11 @@ def test_describe_names_the_distribution() -> None:
         f"{GROUP!r} (from dotevals)"
     )
     assert describe_entry_point(GROUP, "nope") == f"entry point 'nope' in group {GROUP!r}"
+
+
+def test_entry_point_name_of_finds_a_registered_class_without_importing() -> None:
+    from dotevals.providers.openai import OpenAIProvider
+
+    assert entry_point_name_of(GROUP, OpenAIProvider) == "openai"
+    assert entry_point_name_of(GROUP, PluginLoadError) is None
+    assert entry_point_name_of(GROUP, "openai") is None  # no __module__: nothing matches

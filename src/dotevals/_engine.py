@@ -14,10 +14,9 @@ import functools
 import inspect
 import itertools
 import logging
-import shlex
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -40,21 +39,22 @@ from dotevals._sdk_retries import without_sdk_retries
 from dotevals.concurrency import ConcurrencyStrategy, Slots, resolve_strategy
 from dotevals.datasets.base import BadRow
 from dotevals.decorators import EvaluationSpec
-from dotevals.errors import DatasetChangedError, EvaluationFailed
-from dotevals.metrics import RunningMetrics, accuracy, mean
+from dotevals.errors import DatasetChangedError
+from dotevals.metrics import RunningMetrics
 from dotevals.pricing import Prices
-from dotevals.providers.base import ModelHandle
+from dotevals.providers.base import ModelHandle, provider_name
 from dotevals.results import (
     ErrorInfo,
     Header,
-    MetricValue,
+    MetricTable,
     Record,
     Result,
     Score,
     Summary,
     Usage,
     add_usage,
-    format_metric,
+    carry_metrics,
+    to_result,
 )
 from dotevals.retry import RetryPolicy, is_throttle
 from dotevals.storage import RecordWriter, Storage
@@ -66,7 +66,6 @@ __all__ = [
     "RunOptions",
     "Runner",
     "evaluate",
-    "show_command",
 ]
 
 #: Stop early when this many rows in a row fail the same non-transient way and none passed.
@@ -131,39 +130,6 @@ class _Outcome:
     usage: Usage | None = None
 
 
-def _accepted(name: str, value: Any) -> str:
-    return (
-        f"{name} returned {value!r} ({type(value).__name__}); return a Result, a Score, "
-        "a bool or a number"
-    )
-
-
-#: What a row returned, normalised: scores, prompt, response, model and usage.
-Returned = tuple[list[Score], str | None, Any, str | None, Usage | None]
-
-
-def to_result(name: str, value: Any) -> Returned:
-    """What an evaluation returned for one row: ``(scores, prompt, response, model, usage)``.
-
-    A tuple, not a :class:`Result`, so that rows returning a bool or a number build nothing more.
-
-    Raises:
-        TypeError: the value is not a Result, Score, bool or number.
-    """
-    if isinstance(value, Result):
-        return value.scores, value.prompt, value.model_response, value.model, value.usage
-    if isinstance(value, Score):
-        return [value], None, None, None, None
-    if isinstance(value, bool):
-        return [Score(name, value, [_ACCURACY])], None, None, None, None
-    if isinstance(value, (int, float)):
-        return [Score(name, value, [_MEAN])], None, None, None, None
-    raise TypeError(_accepted(name, value))
-
-
-#: The metrics of bare return values: one instance each, not one per row.
-_ACCURACY: Final = accuracy()
-_MEAN: Final = mean()
 #: What sync evaluations return nearly always: no need to ask whether it is awaitable.
 _PLAIN_VALUES: Final = (Result, Score, bool, int, float)
 
@@ -177,11 +143,10 @@ def _model_of(value: Any) -> str | None:
 
 
 def _provider_of(value: Any) -> str | None:
-    """The provider name a model from ``--model`` carries (see ``_names.PROVIDER_ATTR``)."""
-    if isinstance(value, ModelHandle):
-        value = value.model
-    name = getattr(value, PROVIDER_ATTR, None)
-    return name if isinstance(name, str) else None
+    """The provider of a fixture value: the one ``--model`` tagged, else its handle's."""
+    model = value.model if isinstance(value, ModelHandle) else value
+    name = getattr(model, PROVIDER_ATTR, None)
+    return name if isinstance(name, str) else provider_name(value)
 
 
 def run_provider(fixtures: dict[str, Any]) -> str | None:
@@ -218,7 +183,7 @@ class Plan:
     strategy: ConcurrencyStrategy
     retry: RetryPolicy
     model: str | None
-    #: The provider's entry-point name, when the model came from ``--model``.
+    #: The provider's entry-point name (else class name), when the model came from one.
     provider: str | None
     #: Whether units run concurrently: async functions, or sync ones in threads.
     concurrent: bool
@@ -637,8 +602,8 @@ class _Run:
             errors=self.metrics.errors,
             ran=self.ran,
             duration=duration,
-            metrics=self._metrics("metrics", with_errors=True),
-            metrics_without_errors=self._metrics("metrics_without_errors", with_errors=False),
+            metrics=self._metrics(with_errors=True),
+            metrics_without_errors=self._metrics(with_errors=False),
             error_types=dict(self.error_types),
             concurrency=self.strategy.history(),
             failure=self.failure,
@@ -650,25 +615,17 @@ class _Run:
             finished_at=time.time(),
         )
 
-    def _metrics(self, key: str, with_errors: bool) -> dict[str, dict[str, MetricValue]]:
-        """The metrics, and those only the last summary holds when nothing changed since.
-
-        A custom metric whose code is not at hand (a plain function, not ``@metric``) cannot
-        be computed from stored records; when this run added no record to those the last
-        summary counted, that summary's figure for it is still exact, so it is kept.
-        """
-        out = self.metrics.results(with_errors=with_errors)
-        summary = self._stored_summary
-        if self.ran or summary is None:
-            return out
-        if (summary.total, summary.errors) != (self.done, self.metrics.errors):
-            return out
-        table = summary.metrics if with_errors else summary.metrics_without_errors
-        for score, figures in table.items():
-            for name, kept in figures.items():
-                if name not in out.get(score, {}):
-                    out.setdefault(score, {})[name] = kept
-        return out
+    def _metrics(self, with_errors: bool) -> MetricTable:
+        """The metrics, with what only the last summary holds when nothing changed since."""
+        live = self.metrics.results(with_errors=with_errors)
+        last = self._stored_summary
+        if (
+            self.ran
+            or last is None
+            or (last.total, last.errors) != (self.done, self.metrics.errors)
+        ):
+            return live
+        return carry_metrics(live, last.metrics if with_errors else last.metrics_without_errors)
 
 
 def _log_retry(
@@ -750,60 +707,3 @@ async def _run_locked(run: _Run) -> EvaluationReport:
     if run.deferred is not None:
         raise run.deferred  # every row ran and is stored; the filter still gets its error
     return report
-
-
-def show_command(experiment: str, *args: str) -> str:
-    """``dotevals show EXPERIMENT ARGS...``, every word shell-quoted, to paste into a shell."""
-    return shlex.join(["dotevals", "show", experiment, *args])
-
-
-def check_thresholds(spec: EvaluationSpec, report: EvaluationReport) -> str | None:
-    """Why the evaluation failed, or None: a crash, every row errored, a missed threshold."""
-    if report.failure:
-        return report.failure
-    if report.ran and report.errors == report.total:
-        kinds = ", ".join(f"{k} x{n}" for k, n in report.error_types.items())
-        hint = show_command(report.experiment, "--errors")
-        return f"every row errored ({kinds}); see `{hint}`"
-    for key, minimum in spec.threshold.items():
-        value = _find_metric(report.metrics, key)
-        if value is None:
-            return f"threshold on {key!r}: no such metric (have {_metric_keys(report.metrics)})"
-        reason = _below(key, value, minimum)
-        if reason is not None:
-            return reason
-    return None
-
-
-def _below(key: str, value: MetricValue, minimum: float | Mapping[str, float]) -> str | None:
-    """Why ``value`` misses the threshold ``minimum`` (a number, or ``{"lower": number}``)."""
-    if not isinstance(minimum, Mapping):
-        if value.value < minimum:
-            return f"{key} = {value.value:.4f} is below the threshold {minimum}"
-        return None
-    lower, bound = minimum["lower"], value.ci95[0]
-    if bound != bound or bound < lower:  # NaN: no interval, so no evidence it clears the bar
-        return (
-            f"{key} = {format_metric(value)}: the interval's lower bound is below the "
-            f"threshold {lower}"
-        )
-    return None
-
-
-def _find_metric(metrics: dict[str, dict[str, MetricValue]], key: str) -> MetricValue | None:
-    score, _, name = key.rpartition(".")
-    for s, ms in metrics.items():
-        if (not score or s == score) and name in ms:
-            return ms[name]
-    return None
-
-
-def _metric_keys(metrics: dict[str, dict[str, MetricValue]]) -> list[str]:
-    return [f"{s}.{m}" for s, ms in metrics.items() for m in ms]
-
-
-def raise_for_failure(spec: EvaluationSpec, report: EvaluationReport) -> None:
-    """Raise EvaluationFailed when :func:`check_thresholds` finds a reason."""
-    reason = check_thresholds(spec, report)
-    if reason is not None:
-        raise EvaluationFailed(f"{report.evaluation}: {reason}")

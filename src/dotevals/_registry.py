@@ -12,6 +12,7 @@ from dotevals.errors import PluginLoadError
 __all__ = [
     "describe_entry_point",
     "entry_point_distribution",
+    "entry_point_name_of",
     "entry_point_names",
     "load_entry_point",
     "load_group",
@@ -64,6 +65,24 @@ def load_entry_point(group: str, name: str) -> Any:
             name=name,
         )
     return _load(eps[name], group)
+
+
+def entry_point_name_of(group: str, obj: Any) -> str | None:
+    """The name ``obj`` is registered under in ``group``, or None; imports nothing.
+
+    An entry point names ``obj`` when its value is ``obj``'s ``module:qualname``, or when its
+    module is already imported and its attribute is ``obj`` (an alias).
+    """
+    where = f"{getattr(obj, '__module__', '')}:{getattr(obj, '__qualname__', '')}"
+    for name, ep in sorted(_group(group).items()):
+        if ep.value == where or _imported_attr(ep) is obj:
+            return name
+    return None
+
+
+def _imported_attr(ep: EntryPoint) -> Any:
+    module = sys.modules.get(ep.module)
+    return getattr(module, ep.attr, None) if module is not None and ep.attr else None
 
 
 def describe_entry_point(group: str, name: str) -> str:

@@ -15,14 +15,18 @@ __all__ = [
     "ErrorInfo",
     "Header",
     "IntervalValue",
+    "MetricTable",
     "MetricValue",
     "Record",
     "Result",
+    "Returned",
     "Score",
     "Summary",
     "Usage",
     "add_usage",
+    "carry_metrics",
     "format_metric",
+    "to_result",
 ]
 
 #: A metric: a callable over the list of a score's values, with ``__name__`` set.
@@ -307,8 +311,13 @@ class Record:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Record:
-        """Rebuild a record read from storage (written by this or an older version)."""
+    def from_dict(cls, data: dict[str, Any], bad: set[str] | None = None) -> Record:
+        """Rebuild a record read from storage (written by this or an older version).
+
+        A timestamp, duration or attempts that is no usable number (``Infinity``, ``NaN``, a
+        huge, negative or fractional count) takes its default, and its name is added to
+        ``bad`` so that the reader can warn once.
+        """
         model = data.get("model")
         return cls(
             item_id=int(data["item_id"]),
@@ -317,15 +326,28 @@ class Record:
             prompt=data.get("prompt"),
             model_response=data.get("model_response"),
             error=ErrorInfo.from_dict(data.get("error")),
-            timestamp=float(data.get("timestamp") or 0.0),
-            duration=float(data.get("duration") or 0.0),
-            attempts=int(data.get("attempts") or 1),
+            timestamp=_checked(data, "timestamp", _finite, bad) or 0.0,
+            duration=_checked(data, "duration", _finite, bad) or 0.0,
+            attempts=_checked(data, "attempts", _count, bad) or 1,
             model=model if isinstance(model, str) else None,
             usage=Usage.from_dict(data.get("usage")),
             cluster=_str(data.get("cluster")),
             repeat=_whole(data.get("repeat")),
             extra=_unknown(data, _RECORD_FIELDS),
         )
+
+
+def _checked(
+    data: dict[str, Any], key: str, parse: Callable[[Any], Any], bad: set[str] | None
+) -> Any:
+    """``parse(data[key])``; None when absent, or unusable (then ``key`` joins ``bad``)."""
+    raw = data.get(key)
+    if raw is None:
+        return None
+    value = parse(raw)
+    if value is None and bad is not None:
+        bad.add(key)
+    return value
 
 
 _RECORD_FIELDS: Final = _known(Record) | {"row_hash"}
@@ -538,6 +560,18 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def _finite(value: Any) -> float | None:
+    """The value as a float when it is a finite number, else None."""
+    number = _number(value)
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _count(value: Any) -> int | None:
+    """The value as an int when it is a finite, whole, non-negative number, else None."""
+    number = _finite(value)
+    return int(number) if number is not None and number >= 0 and number.is_integer() else None
+
+
 def _whole(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -569,9 +603,9 @@ def _history(pairs: Any) -> list[tuple[float, int]]:
     found = []
     for pair in pairs if isinstance(pairs, list) else ():
         if isinstance(pair, list) and len(pair) == 2:
-            seconds, limit = _number(pair[0]), _number(pair[1])
+            seconds, limit = _number(pair[0]), _count(pair[1])
             if seconds is not None and limit is not None:
-                found.append((seconds, int(limit)))
+                found.append((seconds, limit))
     return found
 
 
@@ -635,7 +669,7 @@ class Summary:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Summary:
         """A stored summary; what older stores lack takes its default, odd values are ignored."""
-        size = _number(data.get("dataset_size"))
+        size = _count(data.get("dataset_size"))
         cost = _number(data.get("cost"))
         kinds = data.get("error_types")
         pairs = data.get("concurrency")
@@ -644,9 +678,9 @@ class Summary:
             evaluation=str(data.get("evaluation") or ""),
             experiment=str(data.get("experiment") or ""),
             storage_url=str(data.get("storage_url") or ""),
-            total=int(_number(data.get("total")) or 0),
-            errors=int(_number(data.get("errors")) or 0),
-            ran=int(_number(data.get("ran")) or 0),
+            total=_count(data.get("total")) or 0,
+            errors=_count(data.get("errors")) or 0,
+            ran=_count(data.get("ran")) or 0,
             duration=_number(data.get("duration")) or 0.0,
             metrics=_metrics_from_dict(data.get("metrics")),
             metrics_without_errors=_metrics_from_dict(data.get("metrics_without_errors")),
@@ -657,7 +691,7 @@ class Summary:
             ),
             concurrency=_history(pairs),
             failure=_str(data.get("failure")),
-            dataset_size=None if size is None else int(size),
+            dataset_size=size,
             usage=Usage.from_dict(data.get("usage")),
             usage_by_model=_usage_by_model(data.get("usage_by_model")),
             cost=cost,
@@ -688,3 +722,60 @@ def format_metric(value: MetricValue, digits: int = 3, brief: bool = False) -> s
     if math.isnan(low) or math.isnan(high):
         return f"{value.value:.{digits}f}{n}"
     return f"{value.value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]{n}"
+
+
+def carry_metrics(live: MetricTable, last: MetricTable) -> MetricTable:
+    """``live`` with the figures only the last summary holds (``live`` is extended).
+
+    A custom metric whose code is not at hand (a plain function, not ``@metric``) cannot be
+    computed from stored records; when a run added no record to those the last summary
+    counted, that summary's figure for it is still exact, so it is kept.
+    """
+    for score, figures in last.items():
+        for name, kept in figures.items():
+            if name not in live.get(score, {}):
+                live.setdefault(score, {})[name] = kept
+    return live
+
+
+#: What a row returned, normalised: scores, prompt, response, model and usage.
+Returned = tuple[list[Score], str | None, Any, str | None, Usage | None]
+
+
+def to_result(name: str, value: Any) -> Returned:
+    """What an evaluation returned for one row: ``(scores, prompt, response, model, usage)``.
+
+    A tuple, not a :class:`Result`, so that rows returning a bool or a number build nothing more.
+
+    Raises:
+        TypeError: the value is not a Result, Score, bool or number.
+    """
+    if isinstance(value, Result):
+        return value.scores, value.prompt, value.model_response, value.model, value.usage
+    if isinstance(value, Score):
+        return [value], None, None, None, None
+    if isinstance(value, bool):
+        return [Score(name, value, [(_BARE or _make_bare())[0]])], None, None, None, None
+    if isinstance(value, (int, float)):
+        return [Score(name, value, [(_BARE or _make_bare())[1]])], None, None, None, None
+    raise TypeError(_accepted(name, value))
+
+
+#: ``accuracy()`` and ``mean()``, the metrics of bare bools and numbers: one instance each,
+#: not one per row, made on first use (:mod:`dotevals.metrics` imports this module).
+_BARE: Final[list[Metric]] = []
+
+
+def _make_bare() -> list[Metric]:
+    from dotevals.metrics import accuracy, mean
+
+    if not _BARE:
+        _BARE.extend((accuracy(), mean()))
+    return _BARE
+
+
+def _accepted(name: str, value: Any) -> str:
+    return (
+        f"{name} returned {value!r} ({type(value).__name__}); return a Result, a Score, "
+        "a bool or a number"
+    )

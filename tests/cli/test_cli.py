@@ -485,3 +485,13 @@ def test_module_entry_point_in_a_subprocess(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "smoke-exp" in done.stdout
     assert "has errors" in done.stdout
+
+
+def test_show_reads_unusable_numbers_with_a_warning_not_a_traceback(store: Storage) -> None:
+    damaged = [_ok(0, True), _ok(1, False)]
+    damaged[1].attempts = math.inf  # type: ignore[assignment]  # an old or corrupt store's
+    write(store, "exp", "e", damaged, summary={"total": math.inf, "errors": 0})
+    result = run(store, "show", "exp")
+    assert result.exit_code == 0, result.output
+    assert "unusable numbers (attempts) read as their defaults" in result.stderr
+    assert "2 rows, 0 errors" in result.stdout

@@ -337,3 +337,70 @@ def test_server_down_records_connection_errors(
     found = rows(pytester.path, "e", "eval_math[openai:gpt-4o-mini]")
     assert len(found) == 3
     assert {r["error"]["type"] for r in found.values()} == {"APIConnectionError"}
+
+
+def test_a_fixture_built_from_provider_setup_records_the_provider(
+    pytester: pytest.Pytester, openai_env: ServerProcess
+) -> None:
+    """A handle, or the model of one, from ``setup(...)``: the header and records know it."""
+    pytester.makeconftest(
+        """
+        import pytest_asyncio
+        from dotevals.providers import ModelHandle, ModelProvider
+
+        class Client:
+            def __init__(self, model):
+                self.model = model
+
+        class HomeMade(ModelProvider):
+            async def setup(self, resource_spec, **config):
+                return ModelHandle(resource_spec, Client(resource_spec), self)
+
+            async def teardown(self, resource_id):
+                pass
+
+        @pytest_asyncio.fixture(loop_scope="session")
+        async def handle(openai_provider):
+            made = await openai_provider.setup("gpt-handle")
+            yield made
+            await made.teardown()
+
+        @pytest_asyncio.fixture(loop_scope="session")
+        async def client(openai_provider):
+            made = await openai_provider.setup("gpt-client")
+            yield made.model
+            await made.teardown()
+
+        @pytest_asyncio.fixture(loop_scope="session")
+        async def home():
+            made = await HomeMade().setup("home-model")
+            yield made.model
+        """
+    )
+    pytester.makepyfile(
+        eval_setup="""
+        from dotevals import foreach
+
+        @foreach("x", [(1,), (2,)])
+        def eval_handle(x, handle):
+            return True
+
+        @foreach("x", [(1,), (2,)])
+        def eval_client(x, client):
+            return True
+
+        @foreach("x", [(1,), (2,)])
+        def eval_home(x, home):
+            return True
+        """
+    )
+    run(pytester, "--experiment", "e1").assert_outcomes(passed=3)
+    expected = {
+        "eval_handle": ("gpt-handle", "openai"),
+        "eval_client": ("gpt-client", "openai"),
+        "eval_home": ("home-model", "HomeMade"),  # not registered: its class name
+    }
+    for evaluation, (model, provider) in expected.items():
+        entries = store(pytester.path, "e1", evaluation)
+        assert (entries[0]["model"], entries[0]["provider"]) == (model, provider)
+        assert {e["model"] for e in entries if "item_id" in e} == {model}

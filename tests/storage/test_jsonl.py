@@ -144,3 +144,30 @@ def test_results_an_older_version_stored_under_logs_stay_listed(store: JSONLStor
     (folder / "ev.jsonl").write_text(header + "\n" + line + "\n")
     assert store.list_experiments() == ["logs"]
     assert list(store.load("logs", "ev").records) == [0]
+
+
+BAD_NUMBERS = [
+    '{"item_id": 1, "attempts": Infinity}',
+    '{"item_id": 2, "attempts": NaN, "duration": -Infinity}',
+    '{"item_id": 3, "attempts": 1e400, "timestamp": NaN}',
+    '{"item_id": 4, "attempts": 2.5}',
+    '{"type": "summary", "total": Infinity, "ran": 1e400, "concurrency": [[0.5, Infinity]]}',
+]
+
+
+def test_unusable_numbers_are_read_as_defaults_with_one_warning(store: JSONLStorage) -> None:
+    """An old or damaged store: every record is kept, no OverflowError, one warning."""
+    append(store, [make_record(0)])
+    with store.path_of("exp", "ev").open("a") as f:
+        f.write("\n".join(BAD_NUMBERS) + "\n")
+    with pytest.warns(StoreWarning) as caught:
+        loaded = store.load("exp", "ev")
+    assert [str(w.message) for w in caught] == [
+        f"{store.url}: exp/ev: unusable numbers (attempts, duration, timestamp) read as their "
+        "defaults; the store may be damaged (the rest of it is read as stored)"
+    ]
+    assert sorted(loaded.records) == [0, 1, 2, 3, 4]
+    assert {r.attempts for r in loaded.records.values()} == {1}
+    assert (loaded.records[2].duration, loaded.records[3].timestamp) == (0.0, 0.0)
+    assert loaded.summary is not None
+    assert (loaded.summary.total, loaded.summary.ran, loaded.summary.concurrency) == (0, 0, [])

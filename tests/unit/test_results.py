@@ -19,6 +19,8 @@ from dotevals.results import (
     Summary,
     Usage,
     format_metric,
+    metric_name,
+    to_result,
 )
 from dotevals.storage import JSONLStorage
 from dotevals.storage.base import StoreWarning
@@ -301,3 +303,35 @@ def test_usage_adds_and_splits_without_losing_tokens() -> None:
     assert Usage.from_response({"usage": {"prompt_tokens": 2, "completion_tokens": 3}}) == Usage(
         2, 3, 5, 0
     )
+
+
+@pytest.mark.parametrize("attempts", [math.inf, math.nan, 1e400, -2, 2.5, True])
+def test_an_unusable_attempts_reads_as_one_and_is_named(attempts: object) -> None:
+    bad: set[str] = set()
+    record = Record.from_dict({"item_id": 0, "attempts": attempts}, bad)
+    assert (record.attempts, bad) == (1, {"attempts"})
+
+
+def test_usable_numbers_are_kept_and_name_nothing() -> None:
+    bad: set[str] = set()
+    data = {"item_id": 0, "attempts": 3.0, "duration": 0.25, "timestamp": 10}
+    record = Record.from_dict(data, bad)
+    assert (record.attempts, record.duration, record.timestamp, bad) == (3, 0.25, 10.0, set())
+    assert Record.from_dict({"item_id": 0, "attempts": math.inf}).attempts == 1  # no collector
+
+
+def test_a_summary_with_infinite_counts_reads_as_zero() -> None:
+    data = {"total": math.inf, "errors": -1, "dataset_size": 1e400, "concurrency": [[1, 1e400]]}
+    summary = Summary.from_dict(data)
+    assert (summary.total, summary.errors, summary.dataset_size) == (0, 0, None)
+    assert summary.concurrency == []
+
+
+def test_to_result_gives_bare_values_one_shared_default_metric() -> None:
+    (first,), *_ = to_result("e", True)
+    (second,), *_ = to_result("e", False)
+    (number,), *_ = to_result("e", 0.5)
+    assert first.metrics[0] is second.metrics[0]  # built once, not once per row
+    assert [metric_name(m) for m in (first.metrics[0], number.metrics[0])] == ["accuracy", "mean"]
+    with pytest.raises(TypeError, match=r"e returned 'x' \(str\); return a Result, a Score"):
+        to_result("e", "x")

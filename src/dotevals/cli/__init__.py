@@ -1,54 +1,23 @@
 """The ``dotevals`` command: list, show and manage stored experiments; run the demo.
 
-Every subcommand but ``demo`` reads the store named by its ``--storage`` option and never runs
-the engine; ``demo`` runs the bundled evaluation through pytest.
-A command defined in another module joins the group with one ``main.add_command(...)`` line.
+The click group lives in :mod:`dotevals.cli._main` and is imported on first use of ``main``
+(PEP 562), so that importing a light module of this package (``dotevals.cli._hints``, which
+the pytest plugin uses) does not import click and every command.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
-
-from dotevals import __version__
-from dotevals.cli._compare import compare_command
-from dotevals.cli._datasets import datasets_command
-from dotevals.cli._demo import demo_command
-from dotevals.cli._export import export_command
-from dotevals.cli._manage import cleanup_command, delete_command, rename_command
-from dotevals.cli._power import power_command
-from dotevals.cli._report import report_command
-from dotevals.cli._show import list_command, show_command
-from dotevals.errors import DotevalsError
+if TYPE_CHECKING:
+    from dotevals.cli._main import main
 
 __all__ = ["main"]
 
 
-class _Group(click.Group):
-    """A group whose commands end with a one-line message, not a traceback, on store errors."""
+def __getattr__(name: str) -> Any:
+    if name == "main":
+        from dotevals.cli._main import main
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (DotevalsError, OSError) as exc:
-            raise click.ClickException(str(exc)) from exc
-
-
-@click.group(cls=_Group)
-@click.version_option(__version__, "--version", prog_name="dotevals")
-def main() -> None:
-    """Inspect and manage dotevals results."""
-
-
-main.add_command(list_command)
-main.add_command(show_command)
-main.add_command(delete_command)
-main.add_command(rename_command)
-main.add_command(cleanup_command)
-main.add_command(demo_command)
-main.add_command(compare_command)
-main.add_command(power_command)
-main.add_command(export_command)
-main.add_command(report_command)
-main.add_command(datasets_command)
+        return main
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

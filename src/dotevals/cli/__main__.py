@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dotevals.cli import main
+from dotevals.cli._main import main
 
 if __name__ == "__main__":
     main(prog_name="dotevals")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from dotevals._engine import show_command
+from dotevals.cli._hints import show_hint
 from dotevals.demo import DEMO_DIR
 
 __all__ = ["demo_command"]
@@ -44,7 +44,7 @@ def demo_command(experiment: str | None, storage: str | None) -> None:
             "-v",
         ]
         code = subprocess.call(command, cwd=tmp)
-    shown = show_command(experiment, "--storage", storage)
+    shown = show_hint(experiment, "--storage", storage)
     click.echo(f"\nSee the results: {shown}")
     click.echo(f"Or in a browser, as one HTML file: {report_hint(experiment, storage)}")
     sys.exit(code)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+from dotevals._registry import entry_point_name_of
 
 __all__ = ["ModelHandle", "ModelProvider", "ResourceHandle"]
 
@@ -43,6 +46,9 @@ class ModelHandle:
     # Not a constructor argument: the page's ``ModelHandle(resource_id, model, manager)`` holds.
     _lock: asyncio.Lock | None = field(default=None, init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        _remember(self.model, type(self.manager))
+
     @property
     def is_active(self) -> bool:
         """Whether the resource has not been torn down through this handle yet."""
@@ -62,3 +68,41 @@ class ModelHandle:
 
 #: The page's examples annotate ``setup`` with ``-> ResourceHandle``: the same type.
 ResourceHandle = ModelHandle
+
+
+_GROUP: Final = "dotevals.model_providers"
+#: The provider class of each model a handle was made for, by the model's id; an entry goes
+#: with its model (weakly held), so the registry keeps nothing alive.
+_MANAGERS: dict[int, tuple[weakref.ref[Any], type[Any]]] = {}
+
+
+def _remember(model: Any, manager: type[Any]) -> None:
+    """Note which provider class made ``model``; silently not, for a model with no weakref."""
+    key = id(model)
+    try:
+        ref = weakref.ref(model, lambda _: _MANAGERS.pop(key, None))
+    except TypeError:  # a str, a number, an object whose __slots__ lack __weakref__
+        return
+    _MANAGERS[key] = (ref, manager)
+
+
+def manager_class(value: Any) -> type[Any] | None:
+    """The class of the provider behind ``value``: a handle, or a model a handle holds."""
+    if isinstance(value, ModelHandle):
+        return type(value.manager)
+    entry = _MANAGERS.get(id(value))
+    if entry is None or entry[0]() is not value:
+        return None
+    return entry[1]
+
+
+def provider_name(value: Any) -> str | None:
+    """The provider of a handle or of a handle's model, for the store's header.
+
+    The provider class's entry-point name in ``dotevals.model_providers`` when it is
+    registered there, else the class's name; None for a value no handle was made for.
+    """
+    cls = manager_class(value)
+    if cls is None:
+        return None
+    return entry_point_name_of(_GROUP, cls) or cls.__name__

@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from dotevals._engine import EvaluationReport, RunOptions, evaluate, raise_for_failure
+from dotevals._engine import EvaluationReport, RunOptions, evaluate
 from dotevals._progress import RichProgress
 from dotevals.decorators import EvaluationSpec
 from dotevals.errors import DotevalsError
 from dotevals.pytest_plugin._state import STATE_KEY, SessionState
+from dotevals.pytest_plugin._thresholds import raise_for_failure
 from dotevals.retry import RetryPolicy
 
 __all__ = [

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dotevals._engine import show_command
+from dotevals.cli._hints import show_hint
 from dotevals.results import Summary, format_metric
 
 __all__ = ["render_summary"]
@@ -49,7 +49,7 @@ def _results_line(experiment: str, url: str) -> Text:
     """``results: experiment NAME in URL (see: dotevals show NAME)``, the name shell-quoted."""
     line = Text("results: experiment ")
     line.append(experiment, style="bold")
-    line.append(f" in {url} (see: {show_command(experiment)})")
+    line.append(f" in {url} (see: {show_hint(experiment)})")
     return line
 
 

@@ -213,7 +213,7 @@ class Storage(ABC):
         reader = _Reader(f"{self.url}: {experiment}/{evaluation}")
         for entry in self.iter_entries(experiment, evaluation):
             reader.add(entry)
-        reader.warn_unknown()
+        reader.warn_fields()
         return StoredEvaluation(
             reader.header, reader.records, reader.summary, finished=reader.finished
         )
@@ -229,6 +229,8 @@ class _Reader:
         self.records: dict[int, Record] = {}
         self.finished = False
         self.unknown: set[str] = set()
+        #: Fields whose stored values were no usable number, replaced by their defaults.
+        self.bad: set[str] = set()
 
     def add(self, entry: dict[str, Any]) -> None:
         kind = entry.get("type", "record")
@@ -248,8 +250,8 @@ class _Reader:
 
     def _record(self, entry: dict[str, Any]) -> Record | None:
         try:
-            return Record.from_dict(entry)
-        except (KeyError, TypeError, ValueError) as exc:
+            return Record.from_dict(entry, self.bad)
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             warnings.warn(
                 StoreWarning(
                     f"{self.where}: unreadable record skipped ({type(exc).__name__}: {exc})"
@@ -258,13 +260,22 @@ class _Reader:
             )
             return None
 
-    def warn_unknown(self) -> None:
+    def warn_fields(self) -> None:
+        """One warning for unknown fields, one for unusable numbers (read as defaults)."""
         if self.unknown:
             names = ", ".join(sorted(self.unknown))
             warnings.warn(
                 StoreWarning(
                     f"{self.where}: fields unknown to this dotevals version kept as they are "
                     f"({names}); a newer dotevals wrote them"
+                ),
+                stacklevel=3,
+            )
+        if self.bad:
+            warnings.warn(
+                StoreWarning(
+                    f"{self.where}: unusable numbers ({', '.join(sorted(self.bad))}) read as "
+                    "their defaults; the store may be damaged (the rest of it is read as stored)"
                 ),
                 stacklevel=3,
             )
