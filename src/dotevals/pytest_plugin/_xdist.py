@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from dotevals.pytest_plugin._state import STATE_KEY, XDIST_EXPERIMENT
-from dotevals.results import Summary
 
 __all__ = ["XdistHooks", "send_reports"]
 
@@ -29,6 +28,10 @@ class XdistHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """Collect a finished worker's evaluation reports for the summary."""
         reports = getattr(node, "workeroutput", {}).get(_REPORTS, [])
+        if not reports:
+            return
+        from dotevals.results import Summary  # not for sessions whose workers ran no evaluation
+
         node.config.stash[STATE_KEY].reports.extend(Summary.from_dict(r) for r in reports)
 
 

@@ -7,11 +7,13 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from dotevals.errors import ConfigurationError
-from dotevals.results import Header, Record, Summary
+
+if TYPE_CHECKING:  # a plain pytest session opens a store and reads nothing
+    from dotevals.results import Header, Record, Summary
 
 __all__ = [
     "RecordWriter",
@@ -223,6 +225,9 @@ class _Reader:
     """Folds stored entries into an evaluation's header, final records and last summary."""
 
     def __init__(self, where: str) -> None:
+        from dotevals import results  # imported when a store is read, not when opened
+
+        self._results = results
         self.where = where
         self.header: Header | None = None
         self.summary: Summary | None = None
@@ -241,16 +246,16 @@ class _Reader:
                 self.records[record.item_id] = record
                 self.unknown.update(record.extra)
         elif kind == "header" and self.header is None:
-            self.header = Header.from_dict(entry)
+            self.header = self._results.Header.from_dict(entry)
             self.unknown.update(self.header.extra)
         elif kind == "summary":
-            self.summary = Summary.from_dict(entry)
+            self.summary = self._results.Summary.from_dict(entry)
             self.unknown.update(self.summary.extra)
             self.finished = True
 
     def _record(self, entry: dict[str, Any]) -> Record | None:
         try:
-            return Record.from_dict(entry, self.bad)
+            return self._results.Record.from_dict(entry, self.bad)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             warnings.warn(
                 StoreWarning(

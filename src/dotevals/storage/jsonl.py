@@ -13,10 +13,9 @@ import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dotevals.errors import ConfigurationError, StorageError
-from dotevals.results import Header, Record, Summary
 from dotevals.storage.base import (
     RecordWriter,
     Storage,
@@ -25,6 +24,9 @@ from dotevals.storage.base import (
     encode_name,
     entry_problem,
 )
+
+if TYPE_CHECKING:  # a plain pytest session opens a store and reads nothing
+    from dotevals.results import Header, Record, Summary
 
 __all__ = ["JSONLStorage", "StoreWarning", "encode_line", "warn_unencodable"]
 

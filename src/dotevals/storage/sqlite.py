@@ -20,12 +20,14 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from dotevals.errors import ConfigurationError, StorageError
-from dotevals.results import Header, Record, Summary
 from dotevals.storage.base import RecordWriter, Storage, StoreWarning, encode_name, entry_problem
 from dotevals.storage.jsonl import encode_line, warn_unencodable
+
+if TYPE_CHECKING:  # a plain pytest session opens a store and reads nothing
+    from dotevals.results import Header, Record, Summary
 
 __all__ = ["SQLiteStorage"]
 
