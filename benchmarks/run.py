@@ -58,41 +58,36 @@ def ratio_line(label: str, ours: float, base: float, target: float, base_label: 
 # -- sync rows -------------------------------------------------------------------------------
 
 
-def _bool_line(i: int) -> dict[str, Any]:
+def _line(i: int, row: Any, score: dict[str, Any], duration: float) -> dict[str, Any]:
+    """The JSON line dotevals stores for a row (the same keys, values and float widths)."""
     return {
         "item_id": i,
-        "dataset_row": [i],
+        "dataset_row": row,
         "prompt": None,
         "model_response": None,
-        "scores": [{"name": "trivial", "value": i % 2 == 0, "metrics": ["accuracy"]}],
+        "scores": [score],
         "error": None,
         "timestamp": time.time(),
-        "duration": 0.0,
+        "duration": duration,
         "attempts": 1,
     }
 
 
-def _match_line(i: int, row: tuple[str, str]) -> dict[str, Any]:
-    a, b = row
-    score = {
-        "name": "exact_match",
-        "value": a == b,
-        "metrics": ["accuracy"],
-        "metadata": {"result": a, "expected": b},
-    }
-    line = _bool_line(i)
-    line["dataset_row"] = list(row)
-    line["scores"] = [score]
-    return line
-
-
 def plain_loop(n: int, path: Path, evaluator_path: bool) -> float:
-    """The baseline: compute the same value and append the same JSON line per row."""
+    """The baseline: compute the same value, timed, and append the same JSON line per row."""
     rows = _match_rows(n)
     start = time.perf_counter()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     for i in range(n):
-        line = _match_line(i, rows[i]) if evaluator_path else _bool_line(i)
+        began = time.perf_counter()
+        if evaluator_path:
+            a, b = rows[i]
+            value, metadata, row = a == b, {"result": a, "expected": b}, list(rows[i])
+            name = "exact_match"
+        else:
+            value, metadata, row, name = i % 2 == 0, {}, i, "trivial"
+        score = {"name": name, "value": value, "metrics": ["accuracy"], "metadata": metadata}
+        line = _line(i, row, score, time.perf_counter() - began)
         os.write(fd, (json.dumps(line) + "\n").encode())
     os.close(fd)
     return time.perf_counter() - start
