@@ -53,6 +53,8 @@ _MIN_QUEUE = 2.0
 #: After start-up, a quarter more in flight "pays" while throughput beats that of every
 #: smaller limit by this factor (measured: windows of a few dozen calls vary by 10%).
 _PAYS = 1.2
+#: The fewest calls a share of throttles is judged over.
+_THROTTLE_WINDOW = 32
 #: A limit whose throughput is within this factor of the best is as good (the floor).
 _NEAR_BEST = 1.1
 _logger = logging.getLogger(__name__)
@@ -189,13 +191,14 @@ class Adaptive:
       measured (at or below the current limit).
 
     Throttles (HTTP 429, an overloaded server) are judged by their share of the calls in the
-    current window, so that a background rate of throttling (a shared API key, a provider
-    shedding load at random) does not collapse the limit: above ``throttle_tolerance`` (20%)
-    the limit is cut by ``cut`` (x0.5), at most once per ``cooldown`` seconds, since a burst of
-    in-flight calls is answered 429 together, and successes are not counted for ``cooldown``
-    seconds after. Below that share the limit goes on adapting: a rate limit shows itself as
-    a share of throttles that climbs as the limit grows, until it crosses the tolerance and
-    cuts. Another transient error discards the current window. The limit stays within
+    current window (the limit, at least 32 calls), so that a background rate of throttling
+    (a shared API key, a provider shedding load at random) does not collapse the limit:
+    above ``throttle_tolerance`` (20%) the limit is cut by ``cut`` (x0.5), at most once per
+    ``cooldown`` seconds, since a burst of in-flight calls is answered 429 together, and
+    successes are not counted for ``cooldown`` seconds after. Below that share the limit goes
+    on adapting: a rate limit shows itself as a share of throttles that climbs as the limit
+    grows, until it crosses the tolerance and cuts. Another transient error discards the
+    current window. The limit stays within
     ``[minimum, maximum]``; :meth:`history` keeps each change with its time.
 
     Args:
@@ -375,8 +378,11 @@ class Adaptive:
         return max(limit // 2, round(limit / ratio + queue))
 
     def _window_size(self) -> int:
-        """The calls a throttle share is judged over."""
-        return max(self.min_window, self._limit)
+        """The calls a throttle share is judged over: at least 32, so that a background
+        rate of throttling (10%) seldom looks like 20% by chance (1 window in 20 at 32 calls,
+        1 in 7 at 16), while a real limit, which throttles most calls at once, still cuts
+        after a handful."""
+        return max(self.min_window, self._limit, _THROTTLE_WINDOW)
 
     def _sample_size(self) -> int:
         """The successes a latency decision is based on, at least ``min_window``.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import random
 from collections.abc import Callable
 
 import pytest
@@ -287,11 +288,27 @@ def burst(adaptive: Adaptive, n: int) -> None:
 
 
 def test_a_burst_of_throttles_halves_the_limit(clock: FakeClock) -> None:
-    adaptive = Adaptive(clock=clock)  # window of 16 calls: more than 3.2 throttles cut
-    burst(adaptive, 3)
+    adaptive = Adaptive(clock=clock)  # shares judged over 32 calls: more than 6.4 cut
+    burst(adaptive, 6)
     assert adaptive.limit == 16
     adaptive.on_throttle()
     assert adaptive.limit == 8
+
+
+def test_background_throttling_seldom_reads_as_a_rate_limit(clock: FakeClock) -> None:
+    # one call in ten throttled at random from 16 in flight: judged over 32 calls, a share
+    # above 20% comes by chance in about 1 start in 200 (over 16 calls: 1 in 15)
+    rng = random.Random(7)
+    cuts = 0
+    for _ in range(400):
+        adaptive = Adaptive(clock=clock)
+        for _ in range(64):
+            if rng.random() < 0.1:
+                adaptive.on_throttle()
+            else:
+                adaptive.on_success(0.02)
+        cuts += any(limit < 16 for _, limit in adaptive.history())
+    assert cuts <= 8  # about 2 expected; over 20 when judged over 16 calls
 
 
 def test_a_burst_of_throttles_cuts_once_per_cooldown(clock: FakeClock) -> None:
@@ -507,7 +524,7 @@ def test_unknown_values_are_configuration_errors(value: object) -> None:
 def test_a_cut_is_logged(clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     adaptive = Adaptive(clock=clock)
     with caplog.at_level(logging.INFO, logger="dotevals.concurrency"):
-        burst(adaptive, 4)
+        burst(adaptive, 7)
     assert "throttled, limit cut from 16 to 8" in caplog.text
 
 
