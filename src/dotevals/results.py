@@ -556,7 +556,10 @@ class IntervalValue(MetricValue):
 def _number(value: Any) -> float | None:
     """The value as a float when it is an int or a float (not a bool), else None."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond any float (10**400 in a damaged store)
+            return math.inf
     return None
 
 

@@ -614,3 +614,8 @@ def test_sigkilled_pytest_session_leaks_no_server(pytester: pytest.Pytester, fam
         if runner.poll() is None:
             runner.kill()
             runner.wait()
+
+
+def test_session_defaults_take_a_log_dir_as_text() -> None:
+    assert SessionDefaults(log_dir="logs").log_dir == Path("logs")
+    assert SessionDefaults().log_dir is None

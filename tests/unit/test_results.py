@@ -305,7 +305,7 @@ def test_usage_adds_and_splits_without_losing_tokens() -> None:
     )
 
 
-@pytest.mark.parametrize("attempts", [math.inf, math.nan, 1e400, -2, 2.5, True])
+@pytest.mark.parametrize("attempts", [math.inf, math.nan, 1e400, 10**400, -2, 2.5, True])
 def test_an_unusable_attempts_reads_as_one_and_is_named(attempts: object) -> None:
     bad: set[str] = set()
     record = Record.from_dict({"item_id": 0, "attempts": attempts}, bad)
@@ -325,6 +325,14 @@ def test_a_summary_with_infinite_counts_reads_as_zero() -> None:
     summary = Summary.from_dict(data)
     assert (summary.total, summary.errors, summary.dataset_size) == (0, 0, None)
     assert summary.concurrency == []
+
+
+def test_integers_beyond_any_float_read_as_unusable_not_as_a_crash() -> None:
+    data = {"total": 10**400, "dataset_size": 10**400, "duration": 10**400}
+    summary = Summary.from_dict(data)
+    assert (summary.total, summary.dataset_size) == (0, None)
+    header = Header.from_dict({"experiment": "e", "evaluation": "v", "started_at": 10**400})
+    assert header.evaluation == "v"
 
 
 def test_to_result_gives_bare_values_one_shared_default_metric() -> None:

@@ -78,6 +78,10 @@ class SessionDefaults:
     log_dir: Path | None = None
     notify: Callable[[str], None] | None = None
 
+    def __post_init__(self) -> None:
+        if self.log_dir is not None and not isinstance(self.log_dir, Path):
+            object.__setattr__(self, "log_dir", Path(self.log_dir))  # a str given
+
 
 #: The defaults of the session this code runs in: set only for the span of a ``with``.
 _SESSION: ContextVar[SessionDefaults | None] = ContextVar("dotevals_session_defaults", default=None)
