@@ -25,15 +25,20 @@ from dotevals.testing import ServerProcess
 ROWS = [(f"What is {a} + {a + 1}?", str(2 * a + 1)) for a in range(1, 41)]
 
 
-@dotevals.foreach("prompt,expected", ROWS)
-async def sums(prompt: str, expected: str, client: Any) -> bool:
-    """Ask the server a sum; the row passes when the answer is right."""
-    reply = await client.chat.completions.create(
-        model=client.model, messages=[{"role": "user", "content": prompt}]
-    )
-    return bool(reply.choices[0].message.content == expected)
+def asking(rows: list[tuple[str, str]]) -> Any:
+    """An evaluation that asks the server each row's prompt; a row passes when it is right."""
+
+    @dotevals.foreach("prompt,expected", rows)
+    async def sums(prompt: str, expected: str, client: Any) -> bool:
+        reply = await client.chat.completions.create(
+            model=client.model, messages=[{"role": "user", "content": prompt}]
+        )
+        return bool(reply.choices[0].message.content == expected)
+
+    return sums
 
 
+sums = asking(ROWS)
 sums.__test__ = False  # run by the tests through dotevals.run, not collected
 
 
@@ -123,12 +128,7 @@ async def test_a_401_is_not_retried_and_the_run_stops_early(tmp_path: Path) -> N
 async def test_adaptive_concurrency_grows_past_its_start(tmp_path: Path) -> None:
     rows = [(f"What is {a} * 2?", str(2 * a)) for a in range(600)]
 
-    @dotevals.foreach("prompt,expected", rows)
-    async def doubles(prompt: str, expected: str, client: Any) -> bool:
-        reply = await client.chat.completions.create(
-            model=client.model, messages=[{"role": "user", "content": prompt}]
-        )
-        return bool(reply.choices[0].message.content == expected)
+    doubles = asking(rows)
 
     with ServerProcess(latency=0.05) as server:
         results = await run_rows(doubles, server, tmp_path, "adaptive")
@@ -175,12 +175,7 @@ async def test_cache_hits_do_not_teach_the_concurrency_limit(tmp_path: Path) -> 
     dcache.configure(tmp_path / "c.sqlite")
     rows = [(f"What is {a} + {a}?", str(2 * a)) for a in range(200)]
 
-    @dotevals.foreach("prompt,expected", rows)
-    async def twice(prompt: str, expected: str, client: Any) -> bool:
-        reply = await client.chat.completions.create(
-            model=client.model, messages=[{"role": "user", "content": prompt}]
-        )
-        return bool(reply.choices[0].message.content == expected)
+    twice = asking(rows)
 
     with ServerProcess(latency=0.01) as server:
         first = await run_rows(twice, server, tmp_path, "first")
